@@ -1,0 +1,29 @@
+import type { Health, InstanceRecord } from "./instance.js";
+
+/** What happened to an instance. */
+export type EventType = "registered" | "updated" | "health-changed" | "deregistered" | "expired";
+
+/**
+ * One change to the registry. Every change gets the next value of the one
+ * global revision counter, so the event log is gap-free and totally ordered.
+ */
+export interface RegistryEvent {
+  readonly type: EventType;
+  /** The instance after the change; for deregistered and expired, as it was. */
+  readonly instance: InstanceRecord;
+  /** The instance before the change; absent for registered. */
+  readonly previous: InstanceRecord | undefined;
+  readonly revision: number;
+  /** Wall-clock milliseconds since the epoch. */
+  readonly time: number;
+}
+
+/** True when the event removes its instance from the registry. */
+export function isRemoval(event: RegistryEvent): boolean {
+  return event.type === "deregistered" || event.type === "expired";
+}
+
+/** The health before the change, or undefined for a new registration. */
+export function previousHealth(event: RegistryEvent): Health | undefined {
+  return event.previous?.health;
+}

@@ -1,0 +1,65 @@
+import type semver from "semver";
+import type { InstanceRecord } from "./instance.js";
+import { parseSelector, selectorMatches, type Selector } from "./selector.js";
+import { RegistryError } from "./registry-error.js";
+import { checkServiceName, checkToken, checkListSize, limits, parseVersionRange } from "./rules.js";
+
+/** What Discover and Watch ask for. Empty fields match everything. */
+export interface FilterSpec {
+  /** Empty: every service. */
+  readonly service: string;
+  /** All of these tags must be present. */
+  readonly tags: readonly string[];
+  /** Kubernetes label-selector syntax over labels. */
+  readonly selector: string;
+  /** A semver range; instances without a version never match a range. */
+  readonly version: string;
+  readonly capability: string;
+  /** Default false: only HEALTHY and DEGRADED instances match. */
+  readonly includeUnhealthy: boolean;
+}
+
+/** A validated, pre-parsed filter, cheap to apply to many instances. */
+export interface Filter {
+  /** The one service to look in, or undefined for all. */
+  readonly service: string | undefined;
+  matches(instance: InstanceRecord): boolean;
+}
+
+/** Validates a filter and parses its selector and version range once. */
+export function compileFilter(spec: FilterSpec): Filter {
+  if (spec.service !== "") checkServiceName("service", spec.service);
+  checkListSize("tags", spec.tags, limits.tags);
+  spec.tags.forEach((tag, index) => checkToken(`tags[${index}]`, tag));
+  if (spec.selector.length > limits.selectorLength) {
+    throw RegistryError.invalid("selector", `must be at most ${limits.selectorLength} characters`);
+  }
+  const selector = parseSelector("selector", spec.selector);
+  const range = parseVersionRange("version", spec.version);
+  if (spec.capability !== "") checkToken("capability", spec.capability);
+  return new CompiledFilter(spec, selector, range);
+}
+
+class CompiledFilter implements Filter {
+  readonly service: string | undefined;
+
+  constructor(
+    private readonly spec: FilterSpec,
+    private readonly selector: Selector,
+    private readonly range: semver.Range | undefined,
+  ) {
+    this.service = spec.service === "" ? undefined : spec.service;
+  }
+
+  matches(instance: InstanceRecord): boolean {
+    const { spec, range } = this;
+    return (
+      (this.service === undefined || instance.service === this.service) &&
+      (spec.includeUnhealthy || instance.health !== "unhealthy") &&
+      spec.tags.every((tag) => instance.tags.includes(tag)) &&
+      (spec.capability === "" || instance.capabilities.includes(spec.capability)) &&
+      (range === undefined || (instance.version !== "" && range.test(instance.version))) &&
+      selectorMatches(this.selector, instance.labels)
+    );
+  }
+}

@@ -1,0 +1,110 @@
+import type { InstanceIndex } from "./instance-index.js";
+import { RegistryError } from "./registry-error.js";
+import type { RegistryStore } from "./registry-store.js";
+import { Transaction } from "./transaction.js";
+
+/** How the committer reads and updates the registry it serves. */
+export interface CommitHooks {
+  readonly index: InstanceIndex;
+  readonly currentRevision: () => number;
+  /** Wall-clock time for the records and events of a group. */
+  readonly now: () => number;
+  /** A group is durable: make it visible and publish its events. */
+  readonly applied: (tx: Transaction) => void;
+  /** A group could not be written; nothing of it was applied. */
+  readonly failed: (tx: Transaction) => void;
+  readonly onBackgroundError: ((error: unknown) => void) | undefined;
+}
+
+interface Pending {
+  readonly compute: (tx: Transaction) => unknown;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit: writes that arrive while a commit is being synced wait and
+ * then go to disk together in one synced batch, so durability costs one
+ * fsync per group instead of one per write.
+ *
+ * Each write is a synchronous function over a Transaction; it may throw
+ * (for example NOT_FOUND) to fail alone without touching the others.
+ */
+export class GroupCommitter {
+  private pending: Pending[] = [];
+  private draining: Promise<void> | undefined;
+  private inFlight: ReadonlySet<string> = new Set();
+  private closed = false;
+
+  constructor(
+    private readonly store: RegistryStore,
+    private readonly historyLimit: number,
+    private readonly hooks: CommitHooks,
+  ) {}
+
+  /** Runs `compute` in the next group; resolves once its changes are durable. */
+  run<T>(compute: (tx: Transaction) => T): Promise<T> {
+    if (this.closed) return Promise.reject(new RegistryError("unavailable", "the registry is shutting down"));
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ compute, resolve: resolve as (value: unknown) => void, reject });
+      this.draining ??= this.drain();
+    });
+  }
+
+  /** Like `run`, for work nobody awaits; failures go to onBackgroundError. */
+  runInBackground(compute: (tx: Transaction) => void): void {
+    this.run(compute).catch((error: unknown) => this.hooks.onBackgroundError?.(error));
+  }
+
+  /** True while a commit that changes this instance key is being written. */
+  isInFlight(key: string): boolean {
+    return this.inFlight.has(key);
+  }
+
+  /** Lets queued writes finish, then refuses new ones. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const group = this.pending;
+      this.pending = [];
+      const tx = new Transaction(this.hooks.index, this.hooks.currentRevision(), this.hooks.now());
+      const outcomes = group.map((write) => {
+        try {
+          return { ok: true as const, value: write.compute(tx) };
+        } catch (error) {
+          return { ok: false as const, error };
+        }
+      });
+      const failure = await this.write(tx);
+      group.forEach((write, index) => {
+        const outcome = outcomes[index];
+        if (outcome === undefined) return;
+        if (!outcome.ok) write.reject(outcome.error);
+        else if (failure !== undefined) write.reject(failure);
+        else write.resolve(outcome.value);
+      });
+    }
+    this.draining = undefined;
+  }
+
+  /** Writes and applies a group; returns the error to give its writers, if any. */
+  private async write(tx: Transaction): Promise<RegistryError | undefined> {
+    if (tx.events.length === 0) return undefined;
+    this.inFlight = tx.touchedKeys();
+    try {
+      await this.store.commit(tx.toCommit(this.historyLimit));
+    } catch (error) {
+      this.hooks.onBackgroundError?.(error);
+      this.hooks.failed(tx);
+      return new RegistryError("unavailable", `the registry could not write to its data directory: ${String(error)}`);
+    } finally {
+      this.inFlight = new Set();
+    }
+    this.hooks.applied(tx);
+    return undefined;
+  }
+}

@@ -1,0 +1,274 @@
+import { systemClock, type Clock } from "./clock.js";
+import { EventLog } from "./event-log.js";
+import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
+import { instanceKey, parseInstanceKey, sameSpec, type Health, type InstanceRecord } from "./instance.js";
+import { InstanceIndex } from "./instance-index.js";
+import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
+import { judge, LivenessTracker } from "./liveness.js";
+import { RegistryError } from "./registry-error.js";
+import type { RegistryStore } from "./registry-store.js";
+import { checkInstanceId, checkServiceName } from "./rules.js";
+import { Transaction } from "./transaction.js";
+import { WatchHub } from "./watch-hub.js";
+import type { WatchLimits, WatchStream } from "./watch-stream.js";
+import { GroupCommitter } from "./group-committer.js";
+
+/** How a registry behaves; every field has a default. */
+export interface RegistryOptions {
+  /** Default: the system clock. Tests pass a fake one. */
+  readonly clock?: Clock;
+  /** Default: ttl 10s, deregister_after 60s, both within 1s..1h. */
+  readonly liveness?: LivenessPolicy;
+  /** Events kept for resuming watchers. Default 10,000. */
+  readonly historyLimit?: number;
+  /** How often an idle Watch stream gets a progress message. Default 10s. */
+  readonly progressIntervalMs?: number;
+  /** Default: snapshots in chunks of 500, watchers ended 10,000 events behind. */
+  readonly watchLimits?: WatchLimits;
+  /** Told about failures no caller sees, such as a failed expiry write. */
+  readonly onBackgroundError?: (error: unknown) => void;
+}
+
+export interface Registered {
+  readonly instance: InstanceRecord;
+  readonly revision: number;
+}
+
+export interface HeartbeatResult {
+  readonly health: Health;
+  readonly ttlMs: number;
+  readonly revision: number;
+}
+
+export interface Discovered {
+  readonly instances: readonly InstanceRecord[];
+  readonly revision: number;
+}
+
+/** Counts for status pages and metrics. */
+export interface RegistryStats {
+  readonly revision: number;
+  readonly instances: number;
+  readonly watchers: number;
+}
+
+/**
+ * The registry: instances, their health, and the ordered history of changes.
+ * It knows nothing of transports; the server maps RPCs onto these methods.
+ *
+ * Every write is durable before it is acknowledged or published: writes are
+ * grouped into one synced store commit (group commit), then applied to
+ * memory, then fanned out to watchers.
+ */
+export class Registry {
+  private readonly index = new InstanceIndex();
+  private readonly log: EventLog;
+  private readonly hub: WatchHub;
+  private readonly liveness: LivenessTracker;
+  private readonly committer: GroupCommitter;
+  private readonly clock: Clock;
+  private readonly policy: LivenessPolicy;
+  private revision: number;
+  private sweepQueued = false;
+
+  private constructor(store: RegistryStore, revision: number, options: RegistryOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.policy = options.liveness ?? defaultLivenessPolicy;
+    this.revision = revision;
+    this.log = new EventLog(options.historyLimit ?? 10_000, []);
+    this.hub = new WatchHub(
+      this.clock,
+      options.progressIntervalMs ?? 10_000,
+      options.watchLimits ?? { snapshotChunk: 500, maxBacklog: 10_000 },
+      () => this.revision,
+    );
+    this.liveness = new LivenessTracker(this.clock, () => this.queueSweep());
+    this.committer = new GroupCommitter(store, options.historyLimit ?? 10_000, {
+      index: this.index,
+      currentRevision: () => this.revision,
+      now: () => this.clock.wallNow(),
+      applied: (tx) => this.applied(tx),
+      failed: (tx) => this.retryLater(tx),
+      onBackgroundError: options.onBackgroundError,
+    });
+  }
+
+  /**
+   * Loads the persisted state and starts tracking liveness. Every loaded
+   * instance gets a fresh ttl, so restarting the registry expires nobody.
+   */
+  static async open(store: RegistryStore, options: RegistryOptions = {}): Promise<Registry> {
+    const state = await store.load();
+    const registry = new Registry(store, state.revision, options);
+    registry.log.append(state.events);
+    for (const instance of state.instances) {
+      registry.index.set(instance);
+      registry.track(instance);
+    }
+    return registry;
+  }
+
+  /** Registers an instance, or updates it in place when (service, id) exists. */
+  register(input: InstanceInput | undefined): Promise<Registered> {
+    const spec = validateInstanceSpec(input, this.policy);
+    return this.committer.run((tx) => {
+      const existing = tx.get(spec.service, spec.id);
+      const beat = this.liveness.beat(instanceKey(spec.service, spec.id));
+      if (existing !== undefined && sameSpec(existing, spec) && existing.health === "healthy") {
+        return { instance: { ...existing, lastHeartbeatAt: beat.wall }, revision: existing.revision };
+      }
+      const record: InstanceRecord = {
+        ...spec,
+        health: "healthy",
+        registeredAt: existing?.registeredAt ?? beat.wall,
+        lastHeartbeatAt: beat.wall,
+        revision: 0,
+      };
+      const type = existing === undefined ? "registered" : sameSpec(existing, spec) ? "health-changed" : "updated";
+      const stored = tx.put(type, record, existing);
+      this.liveness.schedule(instanceKey(spec.service, spec.id), beat.monotonic + spec.ttlMs);
+      return { instance: stored, revision: stored.revision };
+    });
+  }
+
+  /**
+   * Proves an instance alive for another ttl, with the health it reports
+   * (default HEALTHY). A heartbeat that changes nothing is not written.
+   */
+  heartbeat(service: string, id: string, reported: Health | undefined): Promise<HeartbeatResult> {
+    checkServiceName("service", service);
+    checkInstanceId("id", id);
+    const health = reported ?? "healthy";
+    const key = instanceKey(service, id);
+    const current = this.index.get(service, id);
+    if (current !== undefined && current.health === health && !this.committer.isInFlight(key)) {
+      this.liveness.beat(key);
+      return Promise.resolve({ health, ttlMs: current.ttlMs, revision: current.revision });
+    }
+    return this.committer.run((tx) => {
+      const instance = tx.get(service, id);
+      if (instance === undefined) throw RegistryError.notFound(service, id);
+      const beat = this.liveness.beat(key);
+      if (instance.health === health) return { health, ttlMs: instance.ttlMs, revision: instance.revision };
+      const stored = tx.put("health-changed", { ...instance, health, lastHeartbeatAt: beat.wall }, instance);
+      this.liveness.schedule(key, beat.monotonic + instance.ttlMs);
+      return { health, ttlMs: instance.ttlMs, revision: stored.revision };
+    });
+  }
+
+  /** Removes an instance: a graceful leave. */
+  deregister(service: string, id: string): Promise<{ revision: number }> {
+    checkServiceName("service", service);
+    checkInstanceId("id", id);
+    return this.committer.run((tx) => {
+      const instance = tx.get(service, id);
+      if (instance === undefined) throw RegistryError.notFound(service, id);
+      return { revision: tx.remove("deregistered", instance) };
+    });
+  }
+
+  /** The matching instances, sorted by service and id, at one revision. */
+  discover(spec: FilterSpec): Discovered {
+    return { instances: this.matching(compileFilter(spec)), revision: this.revision };
+  }
+
+  /**
+   * Streams the changes matching a filter. `sinceRevision` 0 (or one the log
+   * no longer holds, or one from the future) starts with a snapshot;
+   * otherwise exactly the matching events after it, then live events.
+   */
+  watch(spec: FilterSpec, sinceRevision: number): WatchStream {
+    const filter = compileFilter(spec);
+    const stream = this.hub.open(filter);
+    const missed = sinceRevision === 0 || sinceRevision > this.revision ? undefined : this.log.since(sinceRevision, this.revision);
+    if (missed === undefined) stream.pushSnapshot(this.matching(filter), this.revision, this.clock.wallNow());
+    else stream.offer(missed, this.revision, true);
+    return stream;
+  }
+
+  stats(): RegistryStats {
+    return { revision: this.revision, instances: this.index.size, watchers: this.hub.size };
+  }
+
+  /**
+   * Finishes the writes under way, then ends every watch stream with
+   * UNAVAILABLE (watchers resume elsewhere or after restart) and stops timers.
+   * The store is the caller's to close.
+   */
+  async close(): Promise<void> {
+    this.liveness.stop();
+    await this.committer.close();
+    this.hub.closeAll(new RegistryError("unavailable", "the registry is shutting down; reconnect and resume from your last revision"));
+  }
+
+  private matching(filter: Filter): InstanceRecord[] {
+    const found: InstanceRecord[] = [];
+    for (const instance of this.index.scan(filter.service)) {
+      if (filter.matches(instance)) found.push(this.withLastBeat(instance));
+    }
+    return found.sort((a, b) => compareText(a.service, b.service) || compareText(a.id, b.id));
+  }
+
+  private withLastBeat(instance: InstanceRecord): InstanceRecord {
+    const beat = this.liveness.lastBeat(instanceKey(instance.service, instance.id));
+    return beat === undefined || beat.wall === instance.lastHeartbeatAt ? instance : { ...instance, lastHeartbeatAt: beat.wall };
+  }
+
+  private track(instance: InstanceRecord): void {
+    const key = instanceKey(instance.service, instance.id);
+    const beat = this.liveness.beat(key);
+    this.liveness.schedule(key, beat.monotonic + instance.ttlMs);
+  }
+
+  private queueSweep(): void {
+    if (this.sweepQueued) return;
+    this.sweepQueued = true;
+    this.committer.runInBackground((tx) => {
+      this.sweepQueued = false;
+      this.sweep(tx);
+    });
+  }
+
+  /** Applies the health rules to every instance whose deadline has come. */
+  private sweep(tx: Transaction): void {
+    const now = this.clock.monotonicNow();
+    for (const key of this.liveness.takeDue()) {
+      const { service, id } = parseInstanceKey(key);
+      const instance = tx.get(service, id);
+      const beat = this.liveness.lastBeat(key);
+      if (instance === undefined || beat === undefined) {
+        this.liveness.forget(key);
+        continue;
+      }
+      const verdict = judge(instance, beat, now);
+      if (verdict.kind === "expire") {
+        tx.remove("expired", instance);
+        continue;
+      }
+      if (verdict.kind === "mark-unhealthy") tx.put("health-changed", { ...instance, health: "unhealthy" }, instance);
+      this.liveness.schedule(key, verdict.nextCheck);
+    }
+  }
+
+  private applied(tx: Transaction): void {
+    tx.applyTo(this.index);
+    this.revision = tx.lastRevision;
+    for (const event of tx.events) {
+      if (event.type === "deregistered" || event.type === "expired") {
+        this.liveness.forget(instanceKey(event.instance.service, event.instance.id));
+      }
+    }
+    this.log.append(tx.events);
+    this.hub.publish(tx.events, this.revision);
+  }
+
+  /** A failed group leaves its instances as they were: check them again soon. */
+  private retryLater(tx: Transaction): void {
+    const retryAt = this.clock.monotonicNow() + this.policy.minDurationMs;
+    for (const key of tx.touchedKeys()) this.liveness.schedule(key, retryAt);
+  }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,79 @@
+import type { EventType, RegistryEvent } from "./event.js";
+import { instanceKey, type InstanceRecord } from "./instance.js";
+import type { InstanceIndex } from "./instance-index.js";
+import type { Commit } from "./registry-store.js";
+
+interface Change {
+  readonly service: string;
+  readonly id: string;
+  readonly instance: InstanceRecord | null;
+}
+
+/**
+ * The changes of one group commit. Mutations run one after another against
+ * the committed state plus the changes earlier in the same group, each
+ * taking the next revision, so a group is exactly a sequence of writes.
+ */
+export class Transaction {
+  readonly events: RegistryEvent[] = [];
+  /** By instance key; `instance` is null for a removal. */
+  private readonly changes = new Map<string, Change>();
+
+  constructor(
+    private readonly committed: InstanceIndex,
+    private revision: number,
+    /** Wall-clock time stamped on this group's records and events. */
+    readonly time: number,
+  ) {}
+
+  get(service: string, id: string): InstanceRecord | undefined {
+    const change = this.changes.get(instanceKey(service, id));
+    return change === undefined ? this.committed.get(service, id) : (change.instance ?? undefined);
+  }
+
+  /** The revision of the last change in this group so far. */
+  get lastRevision(): number {
+    return this.revision;
+  }
+
+  /** Stores `instance` (stamped with the next revision) and records its event. */
+  put(type: EventType, instance: InstanceRecord, previous: InstanceRecord | undefined): InstanceRecord {
+    const revision = ++this.revision;
+    const stored = { ...instance, revision };
+    this.changes.set(instanceKey(stored.service, stored.id), { service: stored.service, id: stored.id, instance: stored });
+    this.events.push({ type, instance: stored, previous, revision, time: this.time });
+    return stored;
+  }
+
+  /** Removes `instance` and records its event; returns the revision. */
+  remove(type: "deregistered" | "expired", instance: InstanceRecord): number {
+    const revision = ++this.revision;
+    this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance: null });
+    this.events.push({ type, instance, previous: instance, revision, time: this.time });
+    return revision;
+  }
+
+  /** The keys this group changes. */
+  touchedKeys(): ReadonlySet<string> {
+    return new Set(this.changes.keys());
+  }
+
+  /** The durable form of this group; `historyLimit` events are kept. */
+  toCommit(historyLimit: number): Commit {
+    const puts: InstanceRecord[] = [];
+    const deletes: { service: string; id: string }[] = [];
+    for (const { service, id, instance } of this.changes.values()) {
+      if (instance === null) deletes.push({ service, id });
+      else puts.push(instance);
+    }
+    return { revision: this.revision, puts, deletes, events: this.events, dropEventsThrough: this.revision - historyLimit };
+  }
+
+  /** Makes the group's changes visible in the committed index. */
+  applyTo(index: InstanceIndex): void {
+    for (const { service, id, instance } of this.changes.values()) {
+      if (instance === null) index.delete(service, id);
+      else index.set(instance);
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import { isRemoval, type RegistryEvent } from "./event.js";
+import type { Filter } from "./filter.js";
+import type { InstanceRecord } from "./instance.js";
+import { RegistryError } from "./registry-error.js";
+
+/** An event as one watcher sees it. */
+export interface WatchEvent {
+  readonly event: RegistryEvent;
+  /** The instance is no longer in this watcher's view after the event. */
+  readonly removed: boolean;
+}
+
+/**
+ * One message of a Watch stream. `revision` promises that every matching
+ * change up to it has been delivered; it is 0 on all but the last part of a
+ * snapshot split across messages.
+ */
+export interface WatchBatch {
+  readonly events: readonly WatchEvent[];
+  readonly revision: number;
+  /** The events are the full current state: replace the view. */
+  readonly snapshot: boolean;
+}
+
+/** Limits for one watcher. */
+export interface WatchLimits {
+  /** Instances per snapshot message. Default 500. */
+  readonly snapshotChunk: number;
+  /** Live events a watcher may fall behind before it is ended. Default 10,000. */
+  readonly maxBacklog: number;
+}
+
+/**
+ * One watcher's stream: the changes matching its filter, queued until it
+ * reads them. A watcher that falls more than `maxBacklog` events behind is
+ * ended with RESOURCE_EXHAUSTED, so a stalled reader cannot grow memory
+ * without bound; it can resume from its last revision.
+ */
+export class WatchStream implements AsyncIterableIterator<WatchBatch> {
+  private readonly queue: { readonly batch: WatchBatch; readonly liveEvents: number }[] = [];
+  private backlog = 0;
+  private failure: Error | undefined;
+  private done = false;
+  private wake: (() => void) | undefined;
+  /** Whether anything was queued since the last progress tick. */
+  private active = true;
+
+  constructor(
+    private readonly filter: Filter,
+    private readonly limits: WatchLimits,
+    private readonly onClose: (stream: WatchStream) => void,
+  ) {}
+
+  /** Queues the full current state, split into chunks. */
+  pushSnapshot(instances: readonly InstanceRecord[], revision: number, time: number): void {
+    const chunk = this.limits.snapshotChunk;
+    for (let start = 0; start === 0 || start < instances.length; start += chunk) {
+      const events = instances.slice(start, start + chunk).map((instance) => ({
+        event: { type: "registered" as const, instance, previous: undefined, revision: instance.revision, time },
+        removed: false,
+      }));
+      const last = start + chunk >= instances.length;
+      this.enqueue({ events, revision: last ? revision : 0, snapshot: start === 0 }, 0);
+    }
+  }
+
+  /**
+   * Queues the events that concern this watcher. Always queues when
+   * `announce` is set, so a new watcher learns the revision it starts at.
+   */
+  offer(events: readonly RegistryEvent[], revision: number, announce = false): void {
+    if (this.done) return;
+    const visible: WatchEvent[] = [];
+    for (const event of events) {
+      const before = event.previous !== undefined && this.filter.matches(event.previous);
+      const after = !isRemoval(event) && this.filter.matches(event.instance);
+      if (before || after) visible.push({ event, removed: !after });
+    }
+    if (visible.length > 0 || announce) this.enqueue({ events: visible, revision, snapshot: false }, visible.length);
+  }
+
+  /** Sends the current revision to a watcher that has been idle since the last tick. */
+  progress(revision: number): void {
+    if (!this.active && this.queue.length === 0) this.enqueue({ events: [], revision, snapshot: false }, 0);
+    this.active = false;
+  }
+
+  /** Ends the stream with an error the reader will see after nothing more. */
+  fail(error: Error): void {
+    if (this.done) return;
+    this.failure = error;
+    this.queue.length = 0;
+    this.finish();
+  }
+
+  async next(): Promise<IteratorResult<WatchBatch>> {
+    for (;;) {
+      const queued = this.queue.shift();
+      if (queued !== undefined) {
+        this.backlog -= queued.liveEvents;
+        return { value: queued.batch, done: false };
+      }
+      if (this.failure !== undefined) {
+        const failure = this.failure;
+        this.failure = undefined;
+        throw failure;
+      }
+      if (this.done) return { value: undefined, done: true };
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  return(): Promise<IteratorResult<WatchBatch>> {
+    this.queue.length = 0;
+    this.failure = undefined;
+    this.finish();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private enqueue(batch: WatchBatch, liveEvents: number): void {
+    this.queue.push({ batch, liveEvents });
+    this.active = true;
+    this.backlog += liveEvents;
+    if (this.backlog > this.limits.maxBacklog) {
+      this.fail(
+        new RegistryError(
+          "resource-exhausted",
+          `watcher fell more than ${this.limits.maxBacklog} events behind; resume from the last revision it received`,
+        ),
+      );
+      return;
+    }
+    this.wake?.();
+    this.wake = undefined;
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.onClose(this);
+    this.wake?.();
+    this.wake = undefined;
+  }
+}

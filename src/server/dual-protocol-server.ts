@@ -1,0 +1,89 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { Socket } from "node:net";
+
+/** Handles requests from either HTTP version; connect-node's adapter is one. */
+export type DualHandler = (
+  request: http.IncomingMessage | http2.Http2ServerRequest,
+  response: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * One TCP port that speaks HTTP/2 cleartext (gRPC, gRPC-Web, Connect) and
+ * HTTP/1.1 (Connect and gRPC-Web, so plain curl works). Node has no h2c
+ * upgrade, so each connection's first bytes decide: the HTTP/2 client
+ * preface goes to the HTTP/2 server, anything else to the HTTP/1.1 one.
+ */
+export class DualProtocolServer {
+  private readonly tcp: net.Server;
+  private readonly h1: http.Server;
+  private readonly h2: http2.Http2Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly sessions = new Set<http2.Http2Session>();
+
+  constructor(handler: DualHandler) {
+    this.h1 = http.createServer(handler);
+    this.h2 = http2.createServer({}, handler);
+    this.h2.on("session", (session) => {
+      this.sessions.add(session);
+      session.on("close", () => this.sessions.delete(session));
+    });
+    this.tcp = net.createServer((socket) => this.route(socket));
+  }
+
+  /** Listens on host:port (port 0 picks a free one) and returns the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.tcp.once("error", reject);
+      this.tcp.listen({ host, port }, () => {
+        this.tcp.off("error", reject);
+        const address = this.tcp.address();
+        resolve(typeof address === "object" && address !== null ? address.port : port);
+      });
+    });
+  }
+
+  /** Stops accepting connections and asks open ones to finish. */
+  stopAccepting(): void {
+    this.tcp.close();
+    for (const session of this.sessions) session.close();
+    this.h1.closeIdleConnections();
+  }
+
+  /** Waits up to `graceMs` for connections to finish, then cuts the rest. */
+  async drain(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) {
+      this.h1.closeIdleConnections();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  private route(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on("close", () => this.sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let head = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      const seen = Math.min(head.length, http2Preface.length);
+      const couldBeHttp2 = head.subarray(0, seen).equals(http2Preface.subarray(0, seen));
+      if (couldBeHttp2 && seen < http2Preface.length) return;
+      socket.off("data", onData);
+      socket.pause();
+      socket.unshift(head);
+      if (couldBeHttp2) {
+        // The HTTP/2 session drains the unshifted bytes itself; resuming here would feed them twice.
+        this.h2.emit("connection", socket);
+      } else {
+        this.h1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", onData);
+  }
+}

@@ -1,0 +1,44 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { RegistryError, type RegistryErrorCode } from "../domain/registry-error.js";
+
+const codes: Record<RegistryErrorCode, Code> = {
+  "invalid-argument": Code.InvalidArgument,
+  "not-found": Code.NotFound,
+  unavailable: Code.Unavailable,
+  "resource-exhausted": Code.ResourceExhausted,
+};
+
+/**
+ * Maps domain errors onto RPC status codes, for unary calls and for errors
+ * that end a stream. Anything unexpected is logged in full and answered with
+ * a terse INTERNAL, so the server neither crashes nor leaks internals.
+ */
+export function errorInterceptor(logger: Logger): Interceptor {
+  const translate = (error: unknown, procedure: string): ConnectError => {
+    if (error instanceof RegistryError) return new ConnectError(error.message, codes[error.code]);
+    if (error instanceof ConnectError) return error;
+    logger.error({ err: error, procedure }, "unexpected error in handler");
+    return new ConnectError("internal error; the registry logged the details", Code.Internal);
+  };
+  return (next) => async (request) => {
+    const procedure = request.method.name;
+    try {
+      const response = await next(request);
+      if (!response.stream) return response;
+      const messages = response.message;
+      return {
+        ...response,
+        message: (async function* () {
+          try {
+            yield* messages;
+          } catch (error) {
+            throw translate(error, procedure);
+          }
+        })(),
+      };
+    } catch (error) {
+      throw translate(error, procedure);
+    }
+  };
+}

@@ -1,0 +1,91 @@
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { pino, type Logger } from "pino";
+import { Registry, type RegistryOptions } from "../domain/registry.js";
+import { LevelStore } from "../store/level-store.js";
+import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
+import { DualProtocolServer } from "./dual-protocol-server.js";
+import { errorInterceptor } from "./error-interceptor.js";
+import { registryServiceImpl } from "./registry-service.js";
+
+/** Where and how to serve; only `dataDir` is required. */
+export interface RegistryServerOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 6878; 0 picks a free port. */
+  readonly port?: number;
+  /** The LevelDB directory, created if missing. */
+  readonly dataDir: string;
+  /** Default: a silent logger. */
+  readonly logger?: Logger;
+  readonly registry?: RegistryOptions;
+  /** How long shutdown waits for calls to finish. Default 5s. */
+  readonly shutdownGraceMs?: number;
+  /** The largest request message accepted, on every protocol. Default 1 MiB. */
+  readonly readMaxBytes?: number;
+}
+
+/** A registry serving on a port. */
+export interface RunningRegistry {
+  /** Such as http://127.0.0.1:6878 */
+  readonly url: string;
+  readonly port: number;
+  readonly registry: Registry;
+  /** Ends streams with UNAVAILABLE, finishes writes, closes the database. */
+  close(): Promise<void>;
+}
+
+/** The port is taken: a one-line explanation, with code `address-in-use`. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+  readonly code = "address-in-use";
+}
+
+/**
+ * Opens the data directory, loads the registry and serves gRPC, gRPC-Web
+ * and Connect on one port. Fails fast, with a sentence a person can act on,
+ * when the port is busy or the directory is locked or damaged.
+ */
+export async function startRegistryServer(options: RegistryServerOptions): Promise<RunningRegistry> {
+  const logger = options.logger ?? pino({ level: "silent" });
+  const host = options.host ?? "127.0.0.1";
+  const store = await LevelStore.open(options.dataDir);
+  let registry: Registry;
+  try {
+    registry = await Registry.open(store, {
+      onBackgroundError: (error) => logger.error({ err: error }, "background write failed"),
+      ...options.registry,
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const server = new DualProtocolServer(
+    connectNodeAdapter({
+      routes: (router) => router.service(RegistryService, registryServiceImpl(registry)),
+      interceptors: [errorInterceptor(logger)],
+      readMaxBytes: options.readMaxBytes ?? 1024 * 1024,
+    }),
+  );
+  let port: number;
+  try {
+    port = await server.listen(host, options.port ?? 6878);
+  } catch (error) {
+    await registry.close();
+    await store.close();
+    const inUse = (error as NodeJS.ErrnoException).code === "EADDRINUSE";
+    if (!inUse) throw error;
+    throw new ListenError(`cannot listen on ${host}:${options.port ?? 6878}: the address is already in use; stop the other process or set MUSTER_ADDR to a free host:port`);
+  }
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  logger.info({ url, dataDir: options.dataDir, revision: registry.stats().revision, instances: registry.stats().instances }, "muster is serving");
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    server.stopAccepting();
+    await registry.close();
+    await server.drain(options.shutdownGraceMs ?? 5000);
+    await store.close();
+    logger.info("muster stopped");
+  };
+  return { url, port, registry, close: () => (closing ??= close()) };
+}

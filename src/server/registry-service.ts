@@ -1,0 +1,54 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import type { Registry } from "../domain/registry.js";
+import type { RegistryService } from "../../gen/muster/v1/registry_pb.js";
+import {
+  filterFromWire,
+  healthFromWire,
+  healthToWire,
+  instanceFromWire,
+  instanceToWire,
+  watchBatchToWire,
+} from "./convert.js";
+
+/**
+ * The RPCs of muster.v1.RegistryService, mapped onto the domain. No
+ * transport details live here, so any Connect router (HTTP/1.1, HTTP/2, or
+ * an in-process router transport) can serve it.
+ */
+export function registryServiceImpl(registry: Registry): ServiceImpl<typeof RegistryService> {
+  return {
+    async register(request) {
+      const { instance, revision } = await registry.register(instanceFromWire(request.instance));
+      return { instance: instanceToWire(instance), revision: BigInt(revision) };
+    },
+
+    async heartbeat(request) {
+      const result = await registry.heartbeat(request.service, request.id, healthFromWire("status", request.status));
+      return { health: healthToWire(result.health), ttl: durationFromMs(result.ttlMs), revision: BigInt(result.revision) };
+    },
+
+    async deregister(request) {
+      const { revision } = await registry.deregister(request.service, request.id);
+      return { revision: BigInt(revision) };
+    },
+
+    discover(request) {
+      const { instances, revision } = registry.discover(filterFromWire(request));
+      return { instances: instances.map(instanceToWire), revision: BigInt(revision) };
+    },
+
+    async *watch(request, context) {
+      const since = request.sinceRevision > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(request.sinceRevision);
+      const stream = registry.watch(filterFromWire(request), since);
+      const stop = () => void stream.return();
+      context.signal.addEventListener("abort", stop, { once: true });
+      try {
+        for await (const batch of stream) yield watchBatchToWire(batch);
+      } finally {
+        context.signal.removeEventListener("abort", stop);
+        stop();
+      }
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import { Level } from "level";
+import type { RegistryEvent } from "../domain/event.js";
+import type { InstanceRecord } from "../domain/instance.js";
+import type { Commit, RegistryStore, StoredState } from "../domain/registry-store.js";
+import { corruptValue, explainOpenError, StoreError } from "./store-error.js";
+
+/*
+ * Layout, all keys and values UTF-8:
+ *   m:revision              the global revision, decimal
+ *   i:<service>/<id>        an instance record, JSON
+ *   e:<revision, 16 digits> an event, JSON; zero-padded so keys sort by revision
+ */
+const revisionKey = "m:revision";
+const instancePrefix = "i:";
+const eventPrefix = "e:";
+
+function eventKey(revision: number): string {
+  return eventPrefix + String(revision).padStart(16, "0");
+}
+
+/**
+ * The registry's state in an embedded LevelDB. Every commit is one atomic
+ * batch written with `sync`, so an acknowledged write survives a crash of
+ * the process or the machine.
+ */
+export class LevelStore implements RegistryStore {
+  /** The oldest event revision still on disk; older ones are compacted away. */
+  private oldestEvent = 1;
+
+  private constructor(
+    private readonly db: Level<string>,
+    /** The data directory, for messages. */
+    readonly directory: string,
+  ) {}
+
+  /**
+   * Opens (creating if needed) the data directory. Fails with a StoreError
+   * coded `locked` when another process holds it, `corrupt` when LevelDB
+   * finds damage.
+   */
+  static async open(directory: string): Promise<LevelStore> {
+    const db = new Level<string>(directory, { keyEncoding: "utf8", valueEncoding: "utf8" });
+    try {
+      await db.open();
+    } catch (error) {
+      throw explainOpenError(directory, error);
+    }
+    return new LevelStore(db, directory);
+  }
+
+  async load(): Promise<StoredState> {
+    const storedRevision: string | undefined = await this.db.get(revisionKey);
+    const revision = storedRevision === undefined ? 0 : Number(storedRevision);
+    if (!Number.isSafeInteger(revision) || revision < 0) {
+      throw corruptValue(this.directory, revisionKey, new Error(`not a revision: ${storedRevision}`));
+    }
+    const instances = await this.readRange<InstanceRecord>(instancePrefix);
+    const events = await this.readRange<RegistryEvent>(eventPrefix);
+    const newest = events.at(-1)?.revision ?? revision;
+    if (newest !== revision || instances.some((instance) => instance.revision > revision)) {
+      throw new StoreError(
+        "corrupt",
+        `data directory ${this.directory} is inconsistent: it records revision ${revision} but holds changes up to ${Math.max(newest, ...instances.map((i) => i.revision))}; restore a backup or move the directory aside`,
+      );
+    }
+    this.oldestEvent = events[0]?.revision ?? revision + 1;
+    return { revision, instances, events };
+  }
+
+  async commit(commit: Commit): Promise<void> {
+    const ops: ({ type: "put"; key: string; value: string } | { type: "del"; key: string })[] = [];
+    for (const instance of commit.puts) {
+      ops.push({ type: "put", key: `${instancePrefix}${instance.service}/${instance.id}`, value: JSON.stringify(instance) });
+    }
+    for (const { service, id } of commit.deletes) ops.push({ type: "del", key: `${instancePrefix}${service}/${id}` });
+    for (const event of commit.events) ops.push({ type: "put", key: eventKey(event.revision), value: JSON.stringify(event) });
+    let oldest = this.oldestEvent;
+    for (; oldest <= commit.dropEventsThrough; oldest++) ops.push({ type: "del", key: eventKey(oldest) });
+    ops.push({ type: "put", key: revisionKey, value: String(commit.revision) });
+    await this.db.batch(ops, { sync: true });
+    this.oldestEvent = oldest;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+
+  private async readRange<T>(prefix: string): Promise<T[]> {
+    const values: T[] = [];
+    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+    for await (const [key, value] of this.db.iterator({ gte: prefix, lt: end })) {
+      try {
+        values.push(JSON.parse(value) as T);
+      } catch (error) {
+        throw corruptValue(this.directory, key, error);
+      }
+    }
+    return values;
+  }
+}

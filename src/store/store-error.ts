@@ -1,0 +1,61 @@
+/**
+ * Stable codes for why the data directory cannot be used, in the manner of
+ * classic-level: callers branch on `code`, people read `message`.
+ */
+export type StoreErrorCode = "locked" | "corrupt" | "io";
+
+/** A persistence failure, phrased as a sentence a person can act on. */
+export class StoreError extends Error {
+  override readonly name = "StoreError";
+
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Turns a LevelDB open failure into a StoreError that says what to do. */
+export function explainOpenError(directory: string, error: unknown): StoreError {
+  const code = levelCode(error);
+  if (code === "LEVEL_LOCKED") {
+    return new StoreError(
+      "locked",
+      `data directory ${directory} is in use by another muster process; stop that process or choose another data directory (MUSTER_DATA_DIR)`,
+      { cause: error },
+    );
+  }
+  if (code === "LEVEL_CORRUPTION") {
+    return new StoreError(
+      "corrupt",
+      `data directory ${directory} is damaged (${rootMessage(error)}); muster will not serve possibly wrong data: restore a backup or move the directory aside`,
+      { cause: error },
+    );
+  }
+  return new StoreError("io", `cannot open data directory ${directory}: ${rootMessage(error)}`, { cause: error });
+}
+
+/** A value that does not decode means the directory holds something muster did not write. */
+export function corruptValue(directory: string, key: string, error: unknown): StoreError {
+  return new StoreError(
+    "corrupt",
+    `data directory ${directory} is damaged: the entry ${JSON.stringify(key)} cannot be read (${rootMessage(error)}); restore a backup or move the directory aside`,
+    { cause: error },
+  );
+}
+
+function levelCode(error: unknown): string | undefined {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    const code = (current as Error & { code?: unknown }).code;
+    if (code === "LEVEL_LOCKED" || code === "LEVEL_CORRUPTION") return code;
+  }
+  return undefined;
+}
+
+function rootMessage(error: unknown): string {
+  let current = error;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+}
