@@ -23,9 +23,21 @@ export class DualProtocolServer {
   private readonly h2: http2.Http2Server;
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<http2.Http2Session>();
+  /** Open requests per HTTP/1.1 connection, to tell idle keep-alive ones apart. */
+  private readonly h1Requests = new Map<Socket, number>();
+  private stopping = false;
 
   constructor(handler: DualHandler) {
     this.h1 = http.createServer(handler);
+    this.h1.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
+      const socket = request.socket;
+      this.h1Requests.set(socket, (this.h1Requests.get(socket) ?? 0) + 1);
+      response.on("close", () => {
+        const open = (this.h1Requests.get(socket) ?? 1) - 1;
+        this.h1Requests.set(socket, open);
+        if (open === 0 && this.stopping) socket.destroy();
+      });
+    });
     this.h2 = http2.createServer({}, handler);
     this.h2.on("session", (session) => {
       this.sessions.add(session);
@@ -48,24 +60,25 @@ export class DualProtocolServer {
 
   /** Stops accepting connections and asks open ones to finish. */
   stopAccepting(): void {
+    this.stopping = true;
     this.tcp.close();
     for (const session of this.sessions) session.close();
-    this.h1.closeIdleConnections();
+    for (const [socket, open] of this.h1Requests) if (open === 0) socket.destroy();
   }
 
   /** Waits up to `graceMs` for connections to finish, then cuts the rest. */
   async drain(graceMs: number): Promise<void> {
     const deadline = Date.now() + graceMs;
-    while (this.sockets.size > 0 && Date.now() < deadline) {
-      this.h1.closeIdleConnections();
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     for (const socket of this.sockets) socket.destroy();
   }
 
   private route(socket: Socket): void {
     this.sockets.add(socket);
-    socket.on("close", () => this.sockets.delete(socket));
+    socket.on("close", () => {
+      this.sockets.delete(socket);
+      this.h1Requests.delete(socket);
+    });
     socket.on("error", () => socket.destroy());
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -80,6 +93,7 @@ export class DualProtocolServer {
         // The HTTP/2 session drains the unshifted bytes itself; resuming here would feed them twice.
         this.h2.emit("connection", socket);
       } else {
+        this.h1Requests.set(socket, 0);
         this.h1.emit("connection", socket);
         socket.resume();
       }

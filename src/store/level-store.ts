@@ -28,7 +28,7 @@ export class LevelStore implements RegistryStore {
   private oldestEvent = 1;
 
   private constructor(
-    private readonly db: Level<string>,
+    private readonly db: Level,
     /** The data directory, for messages. */
     readonly directory: string,
   ) {}
@@ -39,7 +39,7 @@ export class LevelStore implements RegistryStore {
    * finds damage.
    */
   static async open(directory: string): Promise<LevelStore> {
-    const db = new Level<string>(directory, { keyEncoding: "utf8", valueEncoding: "utf8" });
+    const db = new Level(directory, { keyEncoding: "utf8", valueEncoding: "utf8" });
     try {
       await db.open();
     } catch (error) {
@@ -49,7 +49,8 @@ export class LevelStore implements RegistryStore {
   }
 
   async load(): Promise<StoredState> {
-    const storedRevision: string | undefined = await this.db.get(revisionKey);
+    // level's typings promise a string, but abstract-level 3 answers undefined for a missing key.
+    const storedRevision = (await this.db.get(revisionKey)) as string | undefined;
     const revision = storedRevision === undefined ? 0 : Number(storedRevision);
     if (!Number.isSafeInteger(revision) || revision < 0) {
       throw corruptValue(this.directory, revisionKey, new Error(`not a revision: ${storedRevision}`));

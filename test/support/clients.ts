@@ -1,0 +1,17 @@
+import { createClient, type Client, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
+
+export type RegistryClient = Client<typeof RegistryService>;
+
+/** Every way a Connect-ES client can reach the one port. */
+export const transports: Record<string, (baseUrl: string) => Transport> = {
+  "Connect JSON over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
+  "Connect binary over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true }),
+  "gRPC over HTTP/2": (baseUrl) => createGrpcTransport({ baseUrl }),
+  "gRPC-Web over HTTP/1.1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+};
+
+export function grpcClient(baseUrl: string): RegistryClient {
+  return createClient(RegistryService, createGrpcTransport({ baseUrl }));
+}
