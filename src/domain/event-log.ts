@@ -3,23 +3,23 @@ import type { RegistryEvent } from "./event.js";
 /**
  * The recent history of changes, in memory, so a watcher can resume from a
  * revision without touching the disk. Every revision has exactly one event,
- * so the log is contiguous and indexed by arithmetic. It keeps at least
- * `limit` events and trims in chunks to stay cheap.
+ * so the log is contiguous and indexed by arithmetic. It holds exactly the
+ * last `limit` events, as the store does; dropped entries are cut off the
+ * array in chunks to keep appends O(1).
  */
 export class EventLog {
-  private events: RegistryEvent[];
+  private events: RegistryEvent[] = [];
+  /** Index of the oldest retained event in `events`. */
+  private start = 0;
 
-  constructor(
-    private readonly limit: number,
-    initial: readonly RegistryEvent[],
-  ) {
-    this.events = initial.slice(-limit);
-  }
+  constructor(private readonly limit: number) {}
 
   append(events: readonly RegistryEvent[]): void {
     this.events.push(...events);
-    if (this.events.length > this.limit + Math.max(64, this.limit >> 2)) {
-      this.events = this.events.slice(-this.limit);
+    this.start = Math.max(this.start, this.events.length - this.limit);
+    if (this.start > Math.max(1024, this.limit)) {
+      this.events = this.events.slice(this.start);
+      this.start = 0;
     }
   }
 
@@ -29,8 +29,8 @@ export class EventLog {
    */
   since(revision: number, current: number): readonly RegistryEvent[] | undefined {
     if (revision >= current) return [];
-    const first = this.events[0]?.revision;
+    const first = this.events[this.start]?.revision;
     if (first === undefined || revision + 1 < first) return undefined;
-    return this.events.slice(revision + 1 - first);
+    return this.events.slice(this.start + revision + 1 - first);
   }
 }

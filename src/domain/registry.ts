@@ -75,7 +75,7 @@ export class Registry {
     this.clock = options.clock ?? systemClock;
     this.policy = options.liveness ?? defaultLivenessPolicy;
     this.revision = revision;
-    this.log = new EventLog(options.historyLimit ?? 10_000, []);
+    this.log = new EventLog(options.historyLimit ?? 10_000);
     this.hub = new WatchHub(
       this.clock,
       options.progressIntervalMs ?? 10_000,
