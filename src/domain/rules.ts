@@ -104,7 +104,8 @@ export function checkAddress(field: string, value: string): void {
 }
 
 export function checkVersion(field: string, value: string): void {
-  if (value !== "" && semver.valid(value) !== value) {
+  // semver.parse tolerates a leading 'v' or '=' and surrounding space; muster stores versions exactly.
+  if (value !== "" && (semver.parse(value) === null || !/^[0-9]/.test(value) || value.trim() !== value)) {
     throw RegistryError.invalid(field, "must be a semantic version such as 1.4.2 (no leading 'v')", value);
   }
 }
