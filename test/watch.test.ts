@@ -1,10 +1,8 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EventType, HealthStatus, type DiscoverRequest } from "../gen/muster/v1/registry_pb.js";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { DiscoverRequestSchema } from "../gen/muster/v1/registry_pb.js";
-import type { RegistryClient } from "./support/clients.js";
+import { EventType, HealthStatus } from "../gen/muster/v1/registry_pb.js";
+import type { FilterInit, RegistryClient } from "./support/clients.js";
 import { FakeClock } from "./support/fake-clock.js";
 import { TestRegistry } from "./support/test-registry.js";
 import { WatchReader } from "./support/watch-reader.js";
@@ -131,7 +129,7 @@ describe("Watch", () => {
   });
 
   it("keeps every watcher's view equal to Discover through random changes", async () => {
-    const filters: MessageInitShape<typeof DiscoverRequestSchema>[] = [
+    const filters: FilterInit[] = [
       {},
       { service: "a" },
       { selector: "env=prod" },
@@ -184,7 +182,7 @@ describe("Watch", () => {
           }
         }
         for (const [index, filter] of filters.entries()) {
-          const found = await client.discover(filter as DiscoverRequest);
+          const found = await client.discover(filter);
           const view = views[index];
           await expect.poll(() => view?.summary()).toEqual(found.instances.map(summarize).sort());
           expect(view?.revision).toBeLessThanOrEqual(found.revision);

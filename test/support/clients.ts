@@ -4,6 +4,16 @@ import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
 
 export type RegistryClient = Client<typeof RegistryService>;
 
+/** The filter fields Discover and Watch share, for tests that send one filter to both. */
+export interface FilterInit {
+  service?: string;
+  tags?: string[];
+  selector?: string;
+  version?: string;
+  capability?: string;
+  includeUnhealthy?: boolean;
+}
+
 /** Every way a Connect-ES client can reach the one port. */
 export const transports: Record<string, (baseUrl: string) => Transport> = {
   "Connect JSON over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),

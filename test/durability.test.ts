@@ -1,0 +1,114 @@
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { Level } from "level";
+import { describe, expect, it } from "vitest";
+import { EventType, HealthStatus } from "../gen/muster/v1/registry_pb.js";
+import { LevelStore } from "../src/store/level-store.js";
+import { StoreError } from "../src/store/store-error.js";
+import { grpcClient } from "./support/clients.js";
+import { FakeClock } from "./support/fake-clock.js";
+import { RegistryProcess } from "./support/registry-process.js";
+import { tempDataDir, TestRegistry } from "./support/test-registry.js";
+import { WatchReader } from "./support/watch-reader.js";
+import { WatchView } from "./support/watch-view.js";
+
+const longTtl = durationFromMs(600_000);
+
+describe("durability", () => {
+  it("keeps every acknowledged write through SIGKILL, and a resuming watcher gets exactly what it missed", async () => {
+    const dataDir = await tempDataDir();
+    const first = RegistryProcess.spawn({ MUSTER_DATA_DIR: dataDir });
+    const client = grpcClient(await first.ready());
+
+    const watcher = new WatchView();
+    const abort = new AbortController();
+    const watching = (async () => {
+      for await (const message of client.watch({ includeUnhealthy: true }, { signal: abort.signal })) watcher.apply(message);
+    })().catch(() => undefined);
+
+    const acknowledged = new Map<string, bigint>();
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const { instance } = await client.register({ instance: { service: `svc-${i % 4}`, id: `i-${i}`, address: `10.0.0.${i + 1}:80`, ttl: longTtl } });
+        acknowledged.set(`svc-${i % 4}/i-${i}`, instance?.revision ?? 0n);
+      }),
+    );
+    await expect.poll(() => watcher.revision).toBe(40n);
+    abort.abort();
+    await watching;
+    const resumeFrom = watcher.revision;
+
+    const missedWrites = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => client.register({ instance: { service: "late", id: `l-${i}`, address: "10.9.9.9:80", ttl: longTtl } }).then((r) => r.revision)),
+      ...Array.from({ length: 5 }, (_, i) => client.deregister({ service: `svc-${i % 4}`, id: `i-${i}` }).then((r) => r.revision)),
+      client.heartbeat({ service: "svc-3", id: "i-7", status: HealthStatus.DEGRADED }).then((r) => r.revision),
+    ]);
+    const killed = await first.kill("SIGKILL");
+    expect(killed.signal).toBe("SIGKILL");
+
+    const second = RegistryProcess.spawn({ MUSTER_DATA_DIR: dataDir });
+    const after = grpcClient(await second.ready());
+    try {
+      const found = await after.discover({ includeUnhealthy: true });
+      const present = new Map(found.instances.map((i) => [`${i.service}/${i.id}`, i]));
+      for (let i = 0; i < 5; i++) acknowledged.delete(`svc-${i % 4}/i-${i}`);
+      for (const key of acknowledged.keys()) expect(present.has(key), key).toBe(true);
+      for (let i = 0; i < 20; i++) expect(present.has(`late/l-${i}`)).toBe(true);
+      expect(present.get("svc-3/i-7")?.health).toBe(HealthStatus.DEGRADED);
+      expect(found.instances).toHaveLength(acknowledged.size + 20);
+      expect(found.revision).toBe(66n);
+
+      const resumed = await new WatchReader(after.watch({ includeUnhealthy: true, sinceRevision: resumeFrom })).next();
+      expect(resumed.snapshot).toBe(false);
+      expect(resumed.events.map((e) => e.revision)).toEqual(Array.from({ length: 26 }, (_, i) => 41n + BigInt(i)));
+      expect(resumed.events.map((e) => e.revision).sort()).toEqual(missedWrites.sort());
+      expect(resumed.events.filter((e) => e.type === EventType.DEREGISTERED)).toHaveLength(5);
+    } finally {
+      await second.kill("SIGKILL");
+    }
+  });
+
+  it("gives every loaded instance a fresh ttl, so a registry restart expires nobody", async () => {
+    const clock = new FakeClock();
+    const server = await TestRegistry.start({ registry: { clock } });
+    await server.client().register({ instance: { service: "jobs", id: "w-1", address: "10.0.0.1:80", ttl: durationFromMs(2_000) } });
+    await clock.advance(1_900);
+    await server.restart();
+    await clock.advance(1_900);
+    const client = server.client();
+    expect((await client.discover({ service: "jobs" })).instances.map((i) => i.health)).toEqual([HealthStatus.HEALTHY]);
+    await clock.advance(200);
+    expect((await client.discover({ service: "jobs", includeUnhealthy: true })).instances.map((i) => i.health)).toEqual([HealthStatus.UNHEALTHY]);
+  });
+
+  it("keeps the revision counter across restarts", async () => {
+    const server = await TestRegistry.start();
+    await server.client().register({ instance: { service: "a", id: "1", address: "10.0.0.1:80" } });
+    await server.client().deregister({ service: "a", id: "1" });
+    await server.restart();
+    const { revision } = await server.client().register({ instance: { service: "a", id: "1", address: "10.0.0.1:80" } });
+    expect(revision).toBe(3n);
+  });
+
+  it("refuses a data directory holding an entry it cannot read, with a sentence saying so", async () => {
+    const dataDir = await tempDataDir();
+    const db = new Level(dataDir);
+    await db.put("i:a/1", "{not json");
+    await db.close();
+    const error = await LevelStore.open(dataDir).then((store) => store.load().finally(() => store.close())).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).code).toBe("corrupt");
+    expect((error as StoreError).message).toContain(`data directory ${dataDir} is damaged`);
+  });
+
+  it("compacts the event log on disk to the history limit", async () => {
+    const server = await TestRegistry.start({ registry: { historyLimit: 5 } });
+    for (let i = 0; i < 12; i++) await server.client().register({ instance: { service: "a", id: `i${i}`, address: "10.0.0.1:80" } });
+    await server.stop();
+    const store = await LevelStore.open(server.dataDir);
+    const state = await store.load();
+    await store.close();
+    expect(state.events.map((e) => e.revision)).toEqual([8, 9, 10, 11, 12]);
+    expect(state.instances).toHaveLength(12);
+    expect(state.revision).toBe(12);
+  });
+});
