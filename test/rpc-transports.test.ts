@@ -1,9 +1,10 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { EventType, HealthStatus } from "../gen/muster/v1/registry_pb.js";
+import { EventType, HealthStatus, RegistryService } from "../gen/muster/v1/registry_pb.js";
+import { registryServiceImpl } from "../src/server/registry-service.js";
 import { transports } from "./support/clients.js";
 import { grpcJsClient } from "./support/grpc-js-client.js";
 import { TestRegistry } from "./support/test-registry.js";
@@ -106,5 +107,16 @@ describe("buf curl", () => {
     expect(JSON.parse(registered.stdout)).toMatchObject({ revision: "1", instance: { id: "a-1", health: "HEALTH_STATUS_HEALTHY" } });
     const found = await curl("Discover", { capability: "tool:search" });
     expect(JSON.parse(found.stdout)).toMatchObject({ instances: [{ id: "a-1" }], revision: "1" });
+  });
+});
+
+describe("an in-process caller", () => {
+  it("uses the same service implementation with no network at all", async () => {
+    const server = await TestRegistry.start();
+    const transport = createRouterTransport((router) => router.service(RegistryService, registryServiceImpl(server.registry)));
+    const inProcess = createClient(RegistryService, transport);
+    await inProcess.register({ instance: { service: "local", id: "l-1", address: "127.0.0.1:9" } });
+    const overTheNetwork = await server.client().discover({ service: "local" });
+    expect(overTheNetwork.instances.map((i) => i.id)).toEqual(["l-1"]);
   });
 });
