@@ -19,16 +19,7 @@ import {
  * A Register request as the agent sent it. Durations are undefined when the
  * agent left them out, and then take the registry's defaults.
  */
-export interface InstanceInput {
-  readonly service: string;
-  readonly id: string;
-  readonly address: string;
-  readonly version: string;
-  readonly tags: readonly string[];
-  readonly labels: Readonly<Record<string, string>>;
-  readonly zone: string;
-  readonly weight: number;
-  readonly capabilities: readonly string[];
+export interface InstanceInput extends Omit<InstanceSpec, "ttlMs" | "deregisterAfterMs"> {
   readonly ttlMs: number | undefined;
   readonly deregisterAfterMs: number | undefined;
 }
