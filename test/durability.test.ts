@@ -6,7 +6,7 @@ import { LevelStore } from "../src/store/level-store.js";
 import { StoreError } from "../src/store/store-error.js";
 import { grpcClient } from "./support/clients.js";
 import { FakeClock } from "./support/fake-clock.js";
-import { RegistryProcess } from "./support/registry-process.js";
+import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 import { WatchReader } from "./support/watch-reader.js";
 import { WatchView } from "./support/watch-view.js";
@@ -16,7 +16,7 @@ const longTtl = durationFromMs(600_000);
 describe("durability", () => {
   it("keeps every acknowledged write through SIGKILL, and a resuming watcher gets exactly what it missed", async () => {
     const dataDir = await tempDataDir();
-    const first = RegistryProcess.spawn({ MUSTER_DATA_DIR: dataDir });
+    const first = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir });
     const client = grpcClient(await first.ready());
 
     const watcher = new WatchView();
@@ -45,7 +45,7 @@ describe("durability", () => {
     const killed = await first.kill("SIGKILL");
     expect(killed.signal).toBe("SIGKILL");
 
-    const second = RegistryProcess.spawn({ MUSTER_DATA_DIR: dataDir });
+    const second = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir });
     const after = grpcClient(await second.ready());
     try {
       const found = await after.discover({ includeUnhealthy: true });

@@ -3,7 +3,7 @@ import http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { grpcClient } from "./support/clients.js";
-import { RegistryProcess } from "./support/registry-process.js";
+import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 import { WatchReader } from "./support/watch-reader.js";
 
@@ -26,7 +26,7 @@ describe("serving", () => {
   it("fails at once, in one line, when the port is busy", async () => {
     const busy = await occupyPort();
     try {
-      const exit = await RegistryProcess.spawn({ MUSTER_ADDR: `127.0.0.1:${busy.port}`, MUSTER_DATA_DIR: await tempDataDir() }).exited;
+      const exit = await MusterProcess.serve({ MUSTER_ADDR: `127.0.0.1:${busy.port}`, MUSTER_DATA_DIR: await tempDataDir() }).exited;
       expectOneLineFailure(exit, `cannot listen on 127.0.0.1:${busy.port}: the address is already in use`);
     } finally {
       busy.close();
@@ -35,18 +35,18 @@ describe("serving", () => {
 
   it("fails at once, in one line, when another muster holds the data directory", async () => {
     const holder = await TestRegistry.start();
-    const exit = await RegistryProcess.spawn({ MUSTER_DATA_DIR: holder.dataDir }).exited;
+    const exit = await MusterProcess.serve({ MUSTER_DATA_DIR: holder.dataDir }).exited;
     expectOneLineFailure(exit, `data directory ${holder.dataDir} is in use by another muster process`);
   });
 
   it("fails at once, in one line, on a malformed MUSTER_ADDR", async () => {
-    const exit = await RegistryProcess.spawn({ MUSTER_ADDR: "localhost", MUSTER_DATA_DIR: await tempDataDir() }).exited;
-    expectOneLineFailure(exit, "MUSTER_ADDR must be host:port");
+    const exit = await MusterProcess.serve({ MUSTER_ADDR: "localhost", MUSTER_DATA_DIR: await tempDataDir() }).exited;
+    expectOneLineFailure(exit, "the listen address (--addr, MUSTER_ADDR) must be host:port");
   });
 
   it("shuts down cleanly on SIGTERM: streams end with UNAVAILABLE, data is kept", async () => {
     const dataDir = await tempDataDir();
-    const running = RegistryProcess.spawn({ MUSTER_DATA_DIR: dataDir });
+    const running = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir });
     const client = grpcClient(await running.ready());
     await client.register({ instance: { service: "a", id: "1", address: "10.0.0.1:80" } });
     const watch = new WatchReader(client.watch({}));
@@ -57,7 +57,7 @@ describe("serving", () => {
     expect((await exit).code).toBe(0);
     expect((await exit).stdout).toContain("muster stopped");
 
-    const again = RegistryProcess.spawn({ MUSTER_DATA_DIR: dataDir });
+    const again = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir });
     try {
       const found = await grpcClient(await again.ready()).discover({});
       expect(found.instances.map((i) => i.id)).toEqual(["1"]);

@@ -9,6 +9,10 @@ export class InstanceIndex {
     return this.count;
   }
 
+  get serviceCount(): number {
+    return this.services.size;
+  }
+
   get(service: string, id: string): InstanceRecord | undefined {
     return this.services.get(service)?.get(id);
   }

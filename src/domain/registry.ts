@@ -48,7 +48,9 @@ export interface Discovered {
 /** Counts for status pages and metrics. */
 export interface RegistryStats {
   readonly revision: number;
+  readonly services: number;
   readonly instances: number;
+  readonly byHealth: Readonly<Record<Health, number>>;
   readonly watchers: number;
 }
 
@@ -186,8 +188,11 @@ export class Registry {
     return stream;
   }
 
+  /** Counts every instance by health: O(instances), meant for status calls, not hot paths. */
   stats(): RegistryStats {
-    return { revision: this.revision, instances: this.index.size, watchers: this.hub.size };
+    const byHealth: Record<Health, number> = { healthy: 0, degraded: 0, unhealthy: 0 };
+    for (const instance of this.index.scan(undefined)) byHealth[instance.health]++;
+    return { revision: this.revision, services: this.index.serviceCount, instances: this.index.size, byHealth, watchers: this.hub.size };
   }
 
   /**

@@ -61,7 +61,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   }
   const server = new DualProtocolServer(
     connectNodeAdapter({
-      routes: (router) => router.service(RegistryService, registryServiceImpl(registry)),
+      routes: (router) => router.service(RegistryService, registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() })),
       interceptors: [errorInterceptor(logger)],
       readMaxBytes: options.readMaxBytes ?? 1024 * 1024,
     }),

@@ -1,6 +1,8 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Registry } from "../domain/registry.js";
+import { musterVersion } from "../version.js";
+import { directorySize } from "./directory-size.js";
 import type { RegistryService } from "../../gen/muster/v1/registry_pb.js";
 import {
   filterFromWire,
@@ -11,12 +13,21 @@ import {
   watchBatchToWire,
 } from "./convert.js";
 
+/** What Status reports about the serving process, beyond the registry's own counts. */
+export interface ServerFacts {
+  readonly dataDir: string;
+  /** Wall-clock milliseconds when serving started. */
+  readonly startedAt: number;
+}
+
 /**
  * The RPCs of muster.v1.RegistryService, mapped onto the domain. No
  * transport details live here, so any Connect router (HTTP/1.1, HTTP/2, or
  * an in-process router transport) can serve it.
  */
-export function registryServiceImpl(registry: Registry): ServiceImpl<typeof RegistryService> {
+export function registryServiceImpl(registry: Registry, facts?: ServerFacts): ServiceImpl<typeof RegistryService> {
+  const startedAt = facts?.startedAt ?? Date.now();
+  const uptimeOrigin = performance.now() - (Date.now() - startedAt);
   return {
     async register(request) {
       const { instance, revision } = await registry.register(instanceFromWire(request.instance));
@@ -49,6 +60,24 @@ export function registryServiceImpl(registry: Registry): ServiceImpl<typeof Regi
         context.signal.removeEventListener("abort", stop);
         stop();
       }
+    },
+
+    async status() {
+      const stats = registry.stats();
+      return {
+        version: musterVersion,
+        startedAt: timestampFromMs(startedAt),
+        uptime: durationFromMs(Math.round(performance.now() - uptimeOrigin)),
+        revision: BigInt(stats.revision),
+        services: stats.services,
+        instances: stats.instances,
+        healthy: stats.byHealth.healthy,
+        degraded: stats.byHealth.degraded,
+        unhealthy: stats.byHealth.unhealthy,
+        watchers: stats.watchers,
+        dataDir: facts?.dataDir ?? "",
+        dataDirBytes: BigInt(facts === undefined ? 0 : await directorySize(facts.dataDir)),
+      };
     },
   };
 }

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const mainScript = fileURLToPath(new URL("../../dist/src/main.js", import.meta.url));
+/** The built `muster` binary: what package.json's bin and `npm start` run. */
+export const musterBin = fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url));
 
 export interface Exit {
   readonly code: number | null;
@@ -11,10 +12,10 @@ export interface Exit {
 }
 
 /**
- * `npm start`'s program in a child process, so tests can SIGKILL it, send
- * it SIGTERM, or see how it fails to start.
+ * One run of the `muster` binary in a child process, so tests can read its
+ * output as it comes, SIGKILL it, send it SIGINT, or see how it fails.
  */
-export class RegistryProcess {
+export class MusterProcess {
   private stdout = "";
   private stderr = "";
   readonly exited: Promise<Exit>;
@@ -27,28 +28,45 @@ export class RegistryProcess {
     });
   }
 
-  /** Starts the program; MUSTER_ADDR defaults to a free port on 127.0.0.1. */
-  static spawn(env: Record<string, string>): RegistryProcess {
-    const child = spawn(process.execPath, [mainScript], {
-      env: { ...process.env, MUSTER_ADDR: "127.0.0.1:0", ...env },
+  static spawn(args: readonly string[], env: Record<string, string> = {}): MusterProcess {
+    const child = spawn(process.execPath, [musterBin, ...args], {
+      env: { ...process.env, NO_COLOR: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    return new RegistryProcess(child);
+    return new MusterProcess(child);
+  }
+
+  /** `muster serve`; MUSTER_ADDR defaults to a free port on 127.0.0.1. */
+  static serve(env: Record<string, string>, args: readonly string[] = []): MusterProcess {
+    return MusterProcess.spawn(["serve", ...args], { MUSTER_ADDR: "127.0.0.1:0", ...env });
+  }
+
+  /** Runs a command to the end. */
+  static run(args: readonly string[], env: Record<string, string> = {}): Promise<Exit> {
+    return MusterProcess.spawn(args, env).exited;
   }
 
   /** Waits for the "muster is serving" log line and returns the URL in it. */
   async ready(timeoutMs = 15_000): Promise<string> {
+    const line = await this.line((text) => text.includes("muster is serving"), timeoutMs);
+    return (JSON.parse(line) as { url: string }).url;
+  }
+
+  /** The stdout lines so far. */
+  lines(): string[] {
+    return this.stdout.split("\n").filter((line) => line !== "");
+  }
+
+  /** Waits for a stdout line that passes `test`. */
+  async line(test: (line: string) => boolean, timeoutMs = 15_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      for (const line of this.stdout.split("\n")) {
-        if (!line.includes("muster is serving")) continue;
-        const { url } = JSON.parse(line) as { url: string };
-        return url;
-      }
-      if (this.child.exitCode !== null) throw new Error(`registry exited: ${this.stderr}`);
+      const found = this.lines().find(test);
+      if (found !== undefined) return found;
+      if (this.child.exitCode !== null) throw new Error(`muster exited: ${this.stdout}${this.stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    throw new Error(`registry not ready within ${timeoutMs}ms: ${this.stdout}${this.stderr}`);
+    throw new Error(`no matching line within ${timeoutMs}ms; stdout: ${this.stdout} stderr: ${this.stderr}`);
   }
 
   kill(signal: NodeJS.Signals): Promise<Exit> {

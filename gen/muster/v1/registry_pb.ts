@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file muster/v1/registry.proto.
  */
 export const file_muster_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChhtdXN0ZXIvdjEvcmVnaXN0cnkucHJvdG8SCW11c3Rlci52MSLtAwoISW5zdGFuY2USDwoHc2VydmljZRgBIAEoCRIKCgJpZBgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSDAoEdGFncxgFIAMoCRIvCgZsYWJlbHMYBiADKAsyHy5tdXN0ZXIudjEuSW5zdGFuY2UuTGFiZWxzRW50cnkSDAoEem9uZRgHIAEoCRIOCgZ3ZWlnaHQYCCABKA0SFAoMY2FwYWJpbGl0aWVzGAkgAygJEiYKA3R0bBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIzChBkZXJlZ2lzdGVyX2FmdGVyGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBmhlYWx0aBgMIAEoDjIXLm11c3Rlci52MS5IZWFsdGhTdGF0dXMSMQoNcmVnaXN0ZXJlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9oZWFydGJlYXRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJldmlzaW9uGA8gASgEGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOAoPUmVnaXN0ZXJSZXF1ZXN0EiUKCGluc3RhbmNlGAEgASgLMhMubXVzdGVyLnYxLkluc3RhbmNlIksKEFJlZ2lzdGVyUmVzcG9uc2USJQoIaW5zdGFuY2UYASABKAsyEy5tdXN0ZXIudjEuSW5zdGFuY2USEAoIcmV2aXNpb24YAiABKAQiWAoQSGVhcnRiZWF0UmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEgoKAmlkGAIgASgJEicKBnN0YXR1cxgDIAEoDjIXLm11c3Rlci52MS5IZWFsdGhTdGF0dXMidgoRSGVhcnRiZWF0UmVzcG9uc2USJwoGaGVhbHRoGAEgASgOMhcubXVzdGVyLnYxLkhlYWx0aFN0YXR1cxImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIcmV2aXNpb24YAyABKAQiMAoRRGVyZWdpc3RlclJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIKCgJpZBgCIAEoCSImChJEZXJlZ2lzdGVyUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQiggEKD0Rpc2NvdmVyUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEgwKBHRhZ3MYAiADKAkSEAoIc2VsZWN0b3IYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRISCgpjYXBhYmlsaXR5GAUgASgJEhkKEWluY2x1ZGVfdW5oZWFsdGh5GAYgASgIIkwKEERpc2NvdmVyUmVzcG9uc2USJgoJaW5zdGFuY2VzGAEgAygLMhMubXVzdGVyLnYxLkluc3RhbmNlEhAKCHJldmlzaW9uGAIgASgEIpcBCgxXYXRjaFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIMCgR0YWdzGAIgAygJEhAKCHNlbGVjdG9yGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSEgoKY2FwYWJpbGl0eRgFIAEoCRIZChFpbmNsdWRlX3VuaGVhbHRoeRgGIAEoCBIWCg5zaW5jZV9yZXZpc2lvbhgHIAEoBCJVCg1XYXRjaFJlc3BvbnNlEiAKBmV2ZW50cxgBIAMoCzIQLm11c3Rlci52MS5FdmVudBIQCghyZXZpc2lvbhgCIAEoBBIQCghzbmFwc2hvdBgDIAEoCCLRAQoFRXZlbnQSIgoEdHlwZRgBIAEoDjIULm11c3Rlci52MS5FdmVudFR5cGUSJQoIaW5zdGFuY2UYAiABKAsyEy5tdXN0ZXIudjEuSW5zdGFuY2USMAoPcHJldmlvdXNfaGVhbHRoGAMgASgOMhcubXVzdGVyLnYxLkhlYWx0aFN0YXR1cxIQCghyZXZpc2lvbhgEIAEoBBIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZW1vdmVkGAYgASgIKoEBCgxIZWFsdGhTdGF0dXMSHQoZSEVBTFRIX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUhFQUxUSF9TVEFUVVNfSEVBTFRIWRABEhoKFkhFQUxUSF9TVEFUVVNfREVHUkFERUQQAhIbChdIRUFMVEhfU1RBVFVTX1VOSEVBTFRIWRADKq4BCglFdmVudFR5cGUSGgoWRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhkKFUVWRU5UX1RZUEVfUkVHSVNURVJFRBABEhYKEkVWRU5UX1RZUEVfVVBEQVRFRBACEh0KGUVWRU5UX1RZUEVfSEVBTFRIX0NIQU5HRUQQAxIbChdFVkVOVF9UWVBFX0RFUkVHSVNURVJFRBAEEhYKEkVWRU5UX1RZUEVfRVhQSVJFRBAFMvECCg9SZWdpc3RyeVNlcnZpY2USQwoIUmVnaXN0ZXISGi5tdXN0ZXIudjEuUmVnaXN0ZXJSZXF1ZXN0GhsubXVzdGVyLnYxLlJlZ2lzdGVyUmVzcG9uc2USRgoJSGVhcnRiZWF0EhsubXVzdGVyLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHC5tdXN0ZXIudjEuSGVhcnRiZWF0UmVzcG9uc2USSQoKRGVyZWdpc3RlchIcLm11c3Rlci52MS5EZXJlZ2lzdGVyUmVxdWVzdBodLm11c3Rlci52MS5EZXJlZ2lzdGVyUmVzcG9uc2USSAoIRGlzY292ZXISGi5tdXN0ZXIudjEuRGlzY292ZXJSZXF1ZXN0GhsubXVzdGVyLnYxLkRpc2NvdmVyUmVzcG9uc2UiA5ACARI8CgVXYXRjaBIXLm11c3Rlci52MS5XYXRjaFJlcXVlc3QaGC5tdXN0ZXIudjEuV2F0Y2hSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChhtdXN0ZXIvdjEvcmVnaXN0cnkucHJvdG8SCW11c3Rlci52MSLtAwoISW5zdGFuY2USDwoHc2VydmljZRgBIAEoCRIKCgJpZBgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSDAoEdGFncxgFIAMoCRIvCgZsYWJlbHMYBiADKAsyHy5tdXN0ZXIudjEuSW5zdGFuY2UuTGFiZWxzRW50cnkSDAoEem9uZRgHIAEoCRIOCgZ3ZWlnaHQYCCABKA0SFAoMY2FwYWJpbGl0aWVzGAkgAygJEiYKA3R0bBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIzChBkZXJlZ2lzdGVyX2FmdGVyGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBmhlYWx0aBgMIAEoDjIXLm11c3Rlci52MS5IZWFsdGhTdGF0dXMSMQoNcmVnaXN0ZXJlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9oZWFydGJlYXRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJldmlzaW9uGA8gASgEGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOAoPUmVnaXN0ZXJSZXF1ZXN0EiUKCGluc3RhbmNlGAEgASgLMhMubXVzdGVyLnYxLkluc3RhbmNlIksKEFJlZ2lzdGVyUmVzcG9uc2USJQoIaW5zdGFuY2UYASABKAsyEy5tdXN0ZXIudjEuSW5zdGFuY2USEAoIcmV2aXNpb24YAiABKAQiWAoQSGVhcnRiZWF0UmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEgoKAmlkGAIgASgJEicKBnN0YXR1cxgDIAEoDjIXLm11c3Rlci52MS5IZWFsdGhTdGF0dXMidgoRSGVhcnRiZWF0UmVzcG9uc2USJwoGaGVhbHRoGAEgASgOMhcubXVzdGVyLnYxLkhlYWx0aFN0YXR1cxImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIcmV2aXNpb24YAyABKAQiMAoRRGVyZWdpc3RlclJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIKCgJpZBgCIAEoCSImChJEZXJlZ2lzdGVyUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQiggEKD0Rpc2NvdmVyUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEgwKBHRhZ3MYAiADKAkSEAoIc2VsZWN0b3IYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRISCgpjYXBhYmlsaXR5GAUgASgJEhkKEWluY2x1ZGVfdW5oZWFsdGh5GAYgASgIIkwKEERpc2NvdmVyUmVzcG9uc2USJgoJaW5zdGFuY2VzGAEgAygLMhMubXVzdGVyLnYxLkluc3RhbmNlEhAKCHJldmlzaW9uGAIgASgEIpcBCgxXYXRjaFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIMCgR0YWdzGAIgAygJEhAKCHNlbGVjdG9yGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSEgoKY2FwYWJpbGl0eRgFIAEoCRIZChFpbmNsdWRlX3VuaGVhbHRoeRgGIAEoCBIWCg5zaW5jZV9yZXZpc2lvbhgHIAEoBCJVCg1XYXRjaFJlc3BvbnNlEiAKBmV2ZW50cxgBIAMoCzIQLm11c3Rlci52MS5FdmVudBIQCghyZXZpc2lvbhgCIAEoBBIQCghzbmFwc2hvdBgDIAEoCCLRAQoFRXZlbnQSIgoEdHlwZRgBIAEoDjIULm11c3Rlci52MS5FdmVudFR5cGUSJQoIaW5zdGFuY2UYAiABKAsyEy5tdXN0ZXIudjEuSW5zdGFuY2USMAoPcHJldmlvdXNfaGVhbHRoGAMgASgOMhcubXVzdGVyLnYxLkhlYWx0aFN0YXR1cxIQCghyZXZpc2lvbhgEIAEoBBIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZW1vdmVkGAYgASgIIg8KDVN0YXR1c1JlcXVlc3QipQIKDlN0YXR1c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSLgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGdXB0aW1lGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHJldmlzaW9uGAQgASgEEhAKCHNlcnZpY2VzGAUgASgNEhEKCWluc3RhbmNlcxgGIAEoDRIPCgdoZWFsdGh5GAcgASgNEhAKCGRlZ3JhZGVkGAggASgNEhEKCXVuaGVhbHRoeRgJIAEoDRIQCgh3YXRjaGVycxgKIAEoDRIQCghkYXRhX2RpchgLIAEoCRIWCg5kYXRhX2Rpcl9ieXRlcxgMIAEoBCqBAQoMSGVhbHRoU3RhdHVzEh0KGUhFQUxUSF9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVIRUFMVEhfU1RBVFVTX0hFQUxUSFkQARIaChZIRUFMVEhfU1RBVFVTX0RFR1JBREVEEAISGwoXSEVBTFRIX1NUQVRVU19VTkhFQUxUSFkQAyquAQoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIZChVFVkVOVF9UWVBFX1JFR0lTVEVSRUQQARIWChJFVkVOVF9UWVBFX1VQREFURUQQAhIdChlFVkVOVF9UWVBFX0hFQUxUSF9DSEFOR0VEEAMSGwoXRVZFTlRfVFlQRV9ERVJFR0lTVEVSRUQQBBIWChJFVkVOVF9UWVBFX0VYUElSRUQQBTK1AwoPUmVnaXN0cnlTZXJ2aWNlEkMKCFJlZ2lzdGVyEhoubXVzdGVyLnYxLlJlZ2lzdGVyUmVxdWVzdBobLm11c3Rlci52MS5SZWdpc3RlclJlc3BvbnNlEkYKCUhlYXJ0YmVhdBIbLm11c3Rlci52MS5IZWFydGJlYXRSZXF1ZXN0GhwubXVzdGVyLnYxLkhlYXJ0YmVhdFJlc3BvbnNlEkkKCkRlcmVnaXN0ZXISHC5tdXN0ZXIudjEuRGVyZWdpc3RlclJlcXVlc3QaHS5tdXN0ZXIudjEuRGVyZWdpc3RlclJlc3BvbnNlEkgKCERpc2NvdmVyEhoubXVzdGVyLnYxLkRpc2NvdmVyUmVxdWVzdBobLm11c3Rlci52MS5EaXNjb3ZlclJlc3BvbnNlIgOQAgESPAoFV2F0Y2gSFy5tdXN0ZXIudjEuV2F0Y2hSZXF1ZXN0GhgubXVzdGVyLnYxLldhdGNoUmVzcG9uc2UwARJCCgZTdGF0dXMSGC5tdXN0ZXIudjEuU3RhdHVzUmVxdWVzdBoZLm11c3Rlci52MS5TdGF0dXNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Instance is one running copy of a service.
@@ -490,6 +490,101 @@ export const EventSchema: GenMessage<Event> = /*@__PURE__*/
   messageDesc(file_muster_v1_registry, 11);
 
 /**
+ * @generated from message muster.v1.StatusRequest
+ */
+export type StatusRequest = Message<"muster.v1.StatusRequest"> & {
+};
+
+/**
+ * Describes the message muster.v1.StatusRequest.
+ * Use `create(StatusRequestSchema)` to create a new message.
+ */
+export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
+  messageDesc(file_muster_v1_registry, 12);
+
+/**
+ * @generated from message muster.v1.StatusResponse
+ */
+export type StatusResponse = Message<"muster.v1.StatusResponse"> & {
+  /**
+   * The muster release serving, such as 0.1.0.
+   *
+   * @generated from field: string version = 1;
+   */
+  version: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 2;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * How long this process has been serving, measured by the registry.
+   *
+   * @generated from field: google.protobuf.Duration uptime = 3;
+   */
+  uptime?: Duration | undefined;
+
+  /**
+   * The revision of the last change.
+   *
+   * @generated from field: uint64 revision = 4;
+   */
+  revision: bigint;
+
+  /**
+   * @generated from field: uint32 services = 5;
+   */
+  services: number;
+
+  /**
+   * @generated from field: uint32 instances = 6;
+   */
+  instances: number;
+
+  /**
+   * @generated from field: uint32 healthy = 7;
+   */
+  healthy: number;
+
+  /**
+   * @generated from field: uint32 degraded = 8;
+   */
+  degraded: number;
+
+  /**
+   * @generated from field: uint32 unhealthy = 9;
+   */
+  unhealthy: number;
+
+  /**
+   * Open Watch streams.
+   *
+   * @generated from field: uint32 watchers = 10;
+   */
+  watchers: number;
+
+  /**
+   * Where the registry keeps its data, and the bytes it takes on disk.
+   *
+   * @generated from field: string data_dir = 11;
+   */
+  dataDir: string;
+
+  /**
+   * @generated from field: uint64 data_dir_bytes = 12;
+   */
+  dataDirBytes: bigint;
+};
+
+/**
+ * Describes the message muster.v1.StatusResponse.
+ * Use `create(StatusResponseSchema)` to create a new message.
+ */
+export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
+  messageDesc(file_muster_v1_registry, 13);
+
+/**
  * HealthStatus is an instance's health as the registry sees it.
  *
  * @generated from enum muster.v1.HealthStatus
@@ -634,6 +729,16 @@ export const RegistryService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchRequestSchema;
     output: typeof WatchResponseSchema;
+  },
+  /**
+   * Status describes the registry itself, for operators and `muster status`.
+   *
+   * @generated from rpc muster.v1.RegistryService.Status
+   */
+  status: {
+    methodKind: "unary";
+    input: typeof StatusRequestSchema;
+    output: typeof StatusResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_muster_v1_registry, 0);

@@ -1,0 +1,41 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/**
+ * A failure the user can act on: printed as one line, `muster: <message>`,
+ * with no stack trace, and the process exits with `exitCode`.
+ */
+export class CliError extends Error {
+  override readonly name = "CliError";
+
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+const unreachableCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ECONNRESET", "EAI_AGAIN", "ETIMEDOUT"]);
+
+/** Turns a failed call to the registry into a sentence that says what to do. */
+export function explainCallError(error: unknown, registryUrl: string): CliError {
+  const connectError = ConnectError.from(error);
+  const cause = rootCause(error);
+  if (connectError.code === Code.Unavailable && (cause === undefined || unreachableCodes.has(cause) || connectError.rawMessage.includes("connect"))) {
+    const why = cause === undefined ? connectError.rawMessage : cause === "ECONNREFUSED" ? "connection refused" : cause;
+    return new CliError(`cannot reach the registry at ${registryUrl} (${why}); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it`);
+  }
+  if (connectError.code === Code.DeadlineExceeded) {
+    return new CliError(`the registry at ${registryUrl} did not answer in time; is it overloaded, or is --registry pointing elsewhere?`);
+  }
+  if (connectError.code === Code.NotFound || connectError.code === Code.InvalidArgument) return new CliError(connectError.rawMessage);
+  return new CliError(`the registry answered ${Code[connectError.code]}: ${connectError.rawMessage}`);
+}
+
+function rootCause(error: unknown): string | undefined {
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && unreachableCodes.has(code)) return code;
+  }
+  return undefined;
+}

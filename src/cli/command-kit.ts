@@ -1,0 +1,73 @@
+import { Command, Option } from "commander";
+import { createRegistryClient, defaultRegistryUrl, type RegistryClient } from "../client/registry-client.js";
+import type { WatchFilter } from "../client/watcher.js";
+import { explainCallError } from "./cli-error.js";
+import { collect, oneOf } from "./parse-flags.js";
+
+/** How long a one-shot command waits for the registry. */
+const callTimeoutMs = 5_000;
+
+export interface RegistryFlags {
+  readonly registry: string;
+}
+
+/** A client command: takes --registry (MUSTER_REGISTRY), default the local registry. */
+export function clientCommand(name: string, description: string, examples: readonly string[]): Command {
+  return new Command(name)
+    .description(description)
+    .addOption(new Option("--registry <url>", "the registry to talk to").env("MUSTER_REGISTRY").default(defaultRegistryUrl))
+    .addHelpText("after", `\nExamples:\n${examples.map((example) => `  $ ${example}`).join("\n")}\n`);
+}
+
+/** Runs one call against the registry with a deadline; failures become one-line CliErrors. */
+export async function callRegistry<T>(flags: RegistryFlags, call: (client: RegistryClient, options: { timeoutMs: number }) => Promise<T>): Promise<T> {
+  try {
+    return await call(registryClient(flags), { timeoutMs: callTimeoutMs });
+  } catch (error) {
+    throw explainCallError(error, flags.registry);
+  }
+}
+
+export function registryClient(flags: RegistryFlags): RegistryClient {
+  return createRegistryClient({ baseUrl: flags.registry, protocol: "grpc" });
+}
+
+export interface FilterFlags {
+  readonly selector?: string;
+  readonly tag?: string[];
+  readonly version?: string;
+  readonly capability?: string;
+  readonly all?: boolean;
+}
+
+/** The filter flags ls and watch share. */
+export function withFilterFlags(command: Command): Command {
+  return command
+    .option("-l, --selector <selector>", "label selector, such as 'env=prod,tier in (web,api)'")
+    .option("--tag <tag>", "only instances with this tag (repeatable)", collect)
+    .option("--version <range>", "only versions in this semver range, such as '>=1.2 <2'")
+    .option("--capability <capability>", "only instances with this capability")
+    .option("-A, --all", "include UNHEALTHY instances");
+}
+
+export function filterFrom(service: string | undefined, flags: FilterFlags): WatchFilter {
+  return {
+    service: service ?? "",
+    selector: flags.selector ?? "",
+    tags: flags.tag ?? [],
+    version: flags.version ?? "",
+    capability: flags.capability ?? "",
+    includeUnhealthy: flags.all === true,
+  };
+}
+
+/** -o with the given formats; the first is the default. */
+export function outputOption<T extends string>(formats: readonly [T, ...T[]], defaultFormat?: T): Option {
+  const option = new Option("-o, --output <format>", `output format: ${formats.join(", ")}`).argParser(oneOf(formats));
+  return defaultFormat === undefined ? option : option.default(defaultFormat);
+}
+
+/** Writes a line to stdout. */
+export function print(line: string): void {
+  process.stdout.write(line.endsWith("\n") ? line : `${line}\n`);
+}

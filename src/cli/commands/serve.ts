@@ -1,0 +1,62 @@
+import { Command } from "commander";
+import { pino, type Logger } from "pino";
+import pretty from "pino-pretty";
+import { ListenError, startRegistryServer } from "../../server/registry-server.js";
+import { StoreError } from "../../store/store-error.js";
+import { CliError } from "../cli-error.js";
+import { logLevels, resolveServeConfig, settingsFromEnv, settingsFromFile, type LogLevel } from "../serve-config.js";
+
+/** How long shutdown may take before the process exits regardless. */
+const shutdownDeadlineMs = 10_000;
+
+interface ServeFlags {
+  addr?: string;
+  dataDir?: string;
+  logLevel?: string;
+  config?: string;
+}
+
+/** `muster serve`: runs the registry; what `npm start` runs. */
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("run the registry (flags beat MUSTER_* environment variables, which beat the config file)")
+    .option("--addr <host:port>", "where to listen (MUSTER_ADDR; default 127.0.0.1:6878)")
+    .option("--data-dir <dir>", "the LevelDB directory (MUSTER_DATA_DIR; default ./muster-data)")
+    .option("--log-level <level>", `one of ${logLevels.join(", ")} (MUSTER_LOG_LEVEL; default info)`)
+    .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000} (MUSTER_CONFIG)')
+    .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
+    .action(async (flags: ServeFlags) => {
+      const configFile = flags.config ?? process.env.MUSTER_CONFIG;
+      const config = resolveServeConfig(
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel },
+        settingsFromEnv(process.env),
+        configFile === undefined ? {} : settingsFromFile(configFile),
+      );
+      const logger = createLogger(config.logLevel);
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, registry: { historyLimit: config.historyLimit } }).catch((error: unknown) => {
+        if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
+        throw error;
+      });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals) => {
+          logger.info({ signal }, "shutting down");
+          setTimeout(() => {
+            logger.error(`shutdown took longer than ${shutdownDeadlineMs / 1000}s; exiting anyway`);
+            process.exit(1);
+          }, shutdownDeadlineMs).unref();
+          running.close().then(resolve, (error: unknown) => {
+            logger.error({ err: error }, "shutdown failed");
+            process.exit(1);
+          });
+        };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+    });
+}
+
+/** JSON logs, or readable ones when a person is watching the terminal. */
+function createLogger(level: LogLevel): Logger {
+  const options = { name: "muster", level };
+  return process.stdout.isTTY ? pino(options, pretty({ colorize: true, ignore: "pid,hostname,name", translateTime: "HH:MM:ss.l" })) : pino(options);
+}

@@ -1,0 +1,65 @@
+import { toJson } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { Command } from "commander";
+import { EventSchema, EventType, HealthStatus, type Event } from "../../../gen/muster/v1/registry_pb.js";
+import { RegistryWatcher } from "../../client/watcher.js";
+import { clientCommand, filterFrom, outputOption, print, registryClient, withFilterFlags, type FilterFlags, type RegistryFlags } from "../command-kit.js";
+import { explainCallError } from "../cli-error.js";
+import { colorsFor, paintHealth, type Colors } from "../format.js";
+import { parseWholeNumber } from "../parse-flags.js";
+
+type Format = "text" | "json";
+
+/**
+ * `muster watch [SERVICE]`: live events, one line each, resuming by itself
+ * from the last revision if the registry restarts.
+ */
+export function watchCommand(): Command {
+  return withFilterFlags(
+    clientCommand("watch", "print changes as they happen (text on a terminal, newline-delimited JSON otherwise)", [
+      "muster watch",
+      "muster watch payments --all",
+      "muster watch --since 1200 -o json | jq -c 'select(.type == \"EVENT_TYPE_EXPIRED\")'",
+    ]).argument("[service]", "only this service"),
+  )
+    .option("--since <revision>", "start after this revision instead of with the current state", parseWholeNumber)
+    .addOption(outputOption<Format>(["text", "json"]))
+    .action(async (service: string | undefined, flags: FilterFlags & RegistryFlags & { since?: bigint; output?: Format }) => {
+      const format = flags.output ?? (process.stdout.isTTY ? "text" : "json");
+      const colors = colorsFor(process.stdout);
+      const watcher = new RegistryWatcher(registryClient(flags), filterFrom(service, flags), {
+        sinceRevision: flags.since ?? 0n,
+        onRetry: (error, delayMs) => {
+          process.stderr.write(`muster: ${explainCallError(error, flags.registry).message}; resuming from revision ${watcher.revision} in ${(delayMs / 1000).toFixed(1)}s\n`);
+        },
+      });
+      const stop = () => watcher.close();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      try {
+        for await (const update of watcher) {
+          for (const event of update.events) print(format === "json" ? eventJson(event, update.snapshot) : eventLine(colors, event, update.snapshot));
+        }
+      } catch (error) {
+        throw explainCallError(error, flags.registry);
+      }
+    });
+}
+
+function eventJson(event: Event, snapshot: boolean): string {
+  return JSON.stringify({ ...(toJson(EventSchema, event) as object), snapshot });
+}
+
+function eventLine(colors: Colors, event: Event, snapshot: boolean): string {
+  const instance = event.instance;
+  const time = event.time === undefined ? "--:--:--" : new Date(timestampMs(event.time)).toLocaleTimeString("en-GB", { hour12: false });
+  const type = snapshot ? "CURRENT" : (EventType[event.type] as string | undefined) ?? String(event.type);
+  const health = instance?.health ?? HealthStatus.UNSPECIFIED;
+  const change = snapshot || event.previousHealth === HealthStatus.UNSPECIFIED || event.previousHealth === health
+    ? paintHealth(colors, health)
+    : `${paintHealth(colors, event.previousHealth)} -> ${paintHealth(colors, health)}`;
+  const name = `${instance?.service ?? "?"}/${instance?.id ?? "?"}`;
+  const gone = event.removed ? colors.dim(" (left the view)") : "";
+  return `${colors.dim(time)}  ${type.padEnd(14)}  ${name}  ${change}  ${colors.dim(`rev ${event.revision}`)}${gone}`;
+}
+

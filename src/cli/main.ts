@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { musterVersion } from "../version.js";
+import { CliError } from "./cli-error.js";
+import { deregisterCommand } from "./commands/deregister.js";
+import { lsCommand } from "./commands/ls.js";
+import { registerCommand } from "./commands/register.js";
+import { serveCommand } from "./commands/serve.js";
+import { servicesCommand } from "./commands/services.js";
+import { statusCommand } from "./commands/status.js";
+import { watchCommand } from "./commands/watch.js";
+
+/*
+ * The `muster` binary. Every failure a person can fix prints one line,
+ * `muster: what happened and what to do`, and exits non-zero; a stack trace
+ * only with --log-level debug (or MUSTER_LOG_LEVEL=debug).
+ */
+const program = new Command("muster")
+  .description("a service registry for services and AI agents")
+  .version(musterVersion)
+  // Program options only before the command, so `muster ls --version '>=1.2'` filters instead of printing ours.
+  .enablePositionalOptions()
+  .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster ls payments\n  $ muster watch --all\n  $ muster register web --address 127.0.0.1:8080\n")
+  .configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) })
+  .exitOverride();
+
+for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), statusCommand()]) {
+  program.addCommand(command.configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) }).exitOverride());
+}
+
+function debugging(): boolean {
+  const level = process.argv[process.argv.indexOf("--log-level") + 1] ?? process.env.MUSTER_LOG_LEVEL;
+  return level === "debug" || level === "trace";
+}
+
+try {
+  await program.parseAsync();
+  process.exit(0);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  if (error instanceof CliError) {
+    process.stderr.write(`muster: ${error.message}\n`);
+    if (debugging() && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
+    process.exit(error.exitCode);
+  }
+  process.stderr.write(`muster: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+  if (debugging() && error instanceof Error && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
+  process.exit(1);
+}

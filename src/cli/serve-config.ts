@@ -1,0 +1,77 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseHostPort } from "../server/host-port.js";
+import { CliError } from "./cli-error.js";
+
+/** What `muster serve` runs with, once flags, environment, config file and defaults are merged. */
+export interface ServeConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  /** Events kept for resuming watchers. */
+  readonly historyLimit: number;
+}
+
+export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+/** Settings as text, from one source; all optional. */
+export interface ServeSettings {
+  addr?: string | undefined;
+  dataDir?: string | undefined;
+  logLevel?: string | undefined;
+  historyLimit?: string | undefined;
+}
+
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000" };
+const settingNames = Object.keys(defaults);
+
+/** The MUSTER_* environment variables, as settings. */
+export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
+  return { addr: env.MUSTER_ADDR, dataDir: env.MUSTER_DATA_DIR, logLevel: env.MUSTER_LOG_LEVEL, historyLimit: env.MUSTER_HISTORY_LIMIT };
+}
+
+/**
+ * Reads a JSON config file such as {"addr": "0.0.0.0:6878", "dataDir":
+ * "/var/lib/muster"}. Relative dataDir paths are taken from the file's folder.
+ */
+export function settingsFromFile(path: string): ServeSettings {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new CliError(`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; check the path given to --config (MUSTER_CONFIG)`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new CliError(`config file ${path} is not valid JSON (${(error as Error).message}); it should look like {"addr": "127.0.0.1:6878", "dataDir": "muster-data"}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new CliError(`config file ${path} must hold a JSON object`);
+  const settings: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!settingNames.includes(key)) throw new CliError(`config file ${path}: unknown setting "${key}" (known: ${settingNames.join(", ")})`);
+    if (typeof value !== "string" && typeof value !== "number") throw new CliError(`config file ${path}: "${key}" must be a string or number`);
+    settings[key] = String(value);
+  }
+  if (settings.dataDir !== undefined) settings.dataDir = resolve(path, "..", settings.dataDir);
+  return settings;
+}
+
+/** Merges sources, first one wins, and validates the result. */
+export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
+  const pick = (key: keyof ServeSettings): string => sources.map((source) => source[key]).find((value) => value !== undefined) ?? defaults[key];
+  let address: { host: string; port: number };
+  try {
+    address = parseHostPort("the listen address (--addr, MUSTER_ADDR)", pick("addr"));
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
+  const logLevel = pick("logLevel");
+  if (!(logLevels as readonly string[]).includes(logLevel)) throw new CliError(`log level must be one of ${logLevels.join(", ")} (got "${logLevel}")`);
+  const historyLimit = Number(pick("historyLimit"));
+  if (!Number.isInteger(historyLimit) || historyLimit < 1) throw new CliError(`history limit must be a whole number of events, at least 1 (got "${pick("historyLimit")}")`);
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit };
+}

@@ -1,0 +1,113 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Event, Instance, WatchRequest } from "../../gen/muster/v1/registry_pb.js";
+import { backoffDelay, type BackoffOptions } from "./backoff.js";
+import type { RegistryClient } from "./registry-client.js";
+
+/** The filter fields of a Watch; all optional. */
+export type WatchFilter = Partial<Omit<WatchRequest, "$typeName" | "$unknown" | "sinceRevision">>;
+
+/** One step in a watcher's history. */
+export interface WatchUpdate {
+  /** The view was replaced: `events` is the full current state. */
+  readonly snapshot: boolean;
+  /** New changes (or, for a snapshot, the state), each reported once. */
+  readonly events: readonly Event[];
+  /** Everything matching up to here has been seen. */
+  readonly revision: bigint;
+}
+
+export interface WatcherOptions {
+  /** Start after this revision instead of with a snapshot. Default 0n. */
+  readonly sinceRevision?: bigint;
+  readonly backoff?: BackoffOptions;
+  /** Told each time the stream broke and is about to be resumed after `delayMs`. */
+  readonly onRetry?: (error: ConnectError, delayMs: number) => void;
+}
+
+/**
+ * Follows a filter through broken streams and registry restarts: it resumes
+ * from the last revision it saw, replaces its view when the registry sends a
+ * snapshot, and never reports a change twice. Iterate it for the changes;
+ * read `view` for the matching instances now. Invalid filters end it with
+ * the registry's INVALID_ARGUMENT.
+ */
+export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
+  /** The matching instances, by "service/id". */
+  readonly view = new Map<string, Instance>();
+  private lastRevision: bigint;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly client: RegistryClient,
+    private readonly filter: WatchFilter = {},
+    private readonly options: WatcherOptions = {},
+  ) {
+    this.lastRevision = options.sinceRevision ?? 0n;
+  }
+
+  /** The revision the view reflects. */
+  get revision(): bigint {
+    return this.lastRevision;
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+
+  /** A method, not a property read, so checks after an await are not narrowed away. */
+  private isClosed(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<WatchUpdate> {
+    let failures = 0;
+    while (!this.isClosed()) {
+      try {
+        let pending: Event[] | undefined;
+        const stream = this.client.watch({ ...this.filter, sinceRevision: this.lastRevision }, { signal: this.abort.signal });
+        for await (const message of stream) {
+          failures = 0;
+          if (message.snapshot) pending = [];
+          if (pending !== undefined) {
+            pending.push(...message.events);
+            if (message.revision === 0n) continue;
+            yield this.replace(pending, message.revision);
+            pending = undefined;
+            continue;
+          }
+          const fresh = message.events.filter((event) => event.revision > this.lastRevision);
+          if (message.revision > this.lastRevision) this.lastRevision = message.revision;
+          if (fresh.length > 0) yield this.apply(fresh);
+        }
+      } catch (thrown) {
+        if (this.isClosed()) return;
+        const error = ConnectError.from(thrown);
+        if (error.code === Code.InvalidArgument) throw error;
+        const delay = backoffDelay(failures++, this.options.backoff);
+        this.options.onRetry?.(error, delay);
+        await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  private replace(events: Event[], revision: bigint): WatchUpdate {
+    this.view.clear();
+    for (const event of events) if (event.instance !== undefined) this.view.set(keyOf(event.instance), event.instance);
+    this.lastRevision = revision;
+    return { snapshot: true, events, revision };
+  }
+
+  private apply(events: Event[]): WatchUpdate {
+    for (const event of events) {
+      if (event.instance === undefined) continue;
+      if (event.removed) this.view.delete(keyOf(event.instance));
+      else this.view.set(keyOf(event.instance), event.instance);
+    }
+    return { snapshot: false, events, revision: this.lastRevision };
+  }
+}
+
+function keyOf(instance: Instance): string {
+  return `${instance.service}/${instance.id}`;
+}
