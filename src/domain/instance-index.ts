@@ -13,6 +13,10 @@ export class InstanceIndex {
     return this.services.size;
   }
 
+  serviceNames(): string[] {
+    return [...this.services.keys()];
+  }
+
   get(service: string, id: string): InstanceRecord | undefined {
     return this.services.get(service)?.get(id);
   }

@@ -45,6 +45,12 @@ export interface Discovered {
   readonly revision: number;
 }
 
+/**
+ * Whether a service can take traffic: `serving` with at least one HEALTHY
+ * instance, `not-serving` with instances but none HEALTHY, `unknown` with none.
+ */
+export type Availability = "serving" | "not-serving" | "unknown";
+
 /** Counts for status pages and metrics. */
 export interface RegistryStats {
   readonly revision: number;
@@ -72,6 +78,8 @@ export class Registry {
   private readonly policy: LivenessPolicy;
   private revision: number;
   private sweepQueued = false;
+  private closing = false;
+  private readonly closeListeners = new Set<() => void>();
 
   private constructor(store: RegistryStore, revision: number, options: RegistryOptions) {
     this.clock = options.clock ?? systemClock;
@@ -188,6 +196,36 @@ export class Registry {
     return stream;
   }
 
+  /** The named service's availability, from its instances' health. */
+  availability(service: string): Availability {
+    let instances = 0;
+    for (const instance of this.index.scan(service)) {
+      if (instance.health === "healthy") return "serving";
+      instances++;
+    }
+    return instances === 0 ? "unknown" : "not-serving";
+  }
+
+  /** The services that have instances, sorted. */
+  serviceNames(): string[] {
+    return this.index.serviceNames().sort(compareText);
+  }
+
+  /** True until close() begins: the registry takes writes. */
+  get acceptingWrites(): boolean {
+    return !this.closing;
+  }
+
+  /** Calls `listener` once when close() begins; returns a function that unsubscribes. */
+  onClose(listener: () => void): () => void {
+    if (this.closing) {
+      listener();
+      return () => undefined;
+    }
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
   /** Counts every instance by health: O(instances), meant for status calls, not hot paths. */
   stats(): RegistryStats {
     const byHealth: Record<Health, number> = { healthy: 0, degraded: 0, unhealthy: 0 };
@@ -201,6 +239,9 @@ export class Registry {
    * The store is the caller's to close.
    */
   async close(): Promise<void> {
+    this.closing = true;
+    for (const listener of this.closeListeners) listener();
+    this.closeListeners.clear();
     this.liveness.stop();
     await this.committer.close();
     this.hub.closeAll(new RegistryError("unavailable", "the registry is shutting down; reconnect and resume from your last revision"));

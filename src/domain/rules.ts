@@ -26,6 +26,11 @@ export const limits = {
   versionRangeLength: 256,
 } as const;
 
+/** True for a valid service name: a DNS-1123 label. */
+export function isServiceName(value: string): boolean {
+  return dnsLabel.test(value);
+}
+
 export function checkServiceName(field: string, value: string): void {
   if (value === "") throw RegistryError.invalid(field, "is required");
   if (!dnsLabel.test(value)) {

@@ -2,9 +2,14 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pino, type Logger } from "pino";
 import { Registry, type RegistryOptions } from "../domain/registry.js";
 import { LevelStore } from "../store/level-store.js";
-import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
+import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { file_grpc_reflection_v1_reflection, ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { file_grpc_reflection_v1alpha_reflection, ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/registry_pb.js";
 import { DualProtocolServer } from "./dual-protocol-server.js";
 import { errorInterceptor } from "./error-interceptor.js";
+import { healthServiceImpl } from "./health-service.js";
+import { reflectionServices } from "./reflection-service.js";
 import { registryServiceImpl } from "./registry-service.js";
 
 /** Where and how to serve; only `dataDir` is required. */
@@ -59,9 +64,15 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     await store.close();
     throw error;
   }
+  const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
   const server = new DualProtocolServer(
     connectNodeAdapter({
-      routes: (router) => router.service(RegistryService, registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() })),
+      routes: (router) =>
+        router
+          .service(RegistryService, registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() }))
+          .service(Health, healthServiceImpl(registry))
+          .service(ServerReflection, reflection.v1)
+          .service(ServerReflectionV1alpha, reflection.v1alpha),
       interceptors: [errorInterceptor(logger)],
       readMaxBytes: options.readMaxBytes ?? 1024 * 1024,
     }),
