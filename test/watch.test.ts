@@ -93,12 +93,14 @@ describe("Watch", () => {
     expect(future.revision).toBe(10n);
   });
 
-  it("splits a large snapshot into messages that only the last one marks with the revision", async () => {
+  it("splits a large snapshot into messages marked `more` until the last, which carries the revision", async () => {
     const client = (await TestRegistry.start({ registry: { watchLimits: { snapshotChunk: 4, maxBacklog: 100 } } })).client();
     for (let i = 0; i < 10; i++) await register(client, "a", `i${i}`);
     const watch = new WatchReader(client.watch({}));
     const parts = [await watch.next(), await watch.next(), await watch.next()];
-    expect(parts.map((p) => [p.snapshot, p.events.length, p.revision])).toEqual([[true, 4, 0n], [false, 4, 0n], [false, 2, 10n]]);
+    expect(parts.map((p) => [p.snapshot, p.more, p.events.length, p.revision])).toEqual([[true, true, 4, 0n], [false, true, 4, 0n], [false, false, 2, 10n]]);
+    const empty = await new WatchReader((await TestRegistry.start()).client().watch({})).next();
+    expect([empty.snapshot, empty.more, empty.revision]).toEqual([true, false, 0n]);
   });
 
   it("sends an idle watcher progress messages carrying the current revision", async () => {

@@ -71,7 +71,7 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
           if (message.snapshot) pending = [];
           if (pending !== undefined) {
             pending.push(...message.events);
-            if (message.revision === 0n) continue;
+            if (message.more) continue;
             yield this.replace(pending, message.revision);
             pending = undefined;
             continue;

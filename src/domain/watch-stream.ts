@@ -12,14 +12,15 @@ export interface WatchEvent {
 
 /**
  * One message of a Watch stream. `revision` promises that every matching
- * change up to it has been delivered; it is 0 on all but the last part of a
- * snapshot split across messages.
+ * change up to it has been delivered; it is 0 while `more` is set.
  */
 export interface WatchBatch {
   readonly events: readonly WatchEvent[];
   readonly revision: number;
   /** The events are the full current state: replace the view. */
   readonly snapshot: boolean;
+  /** A snapshot continues in the next batch. */
+  readonly more: boolean;
 }
 
 /** Limits for one watcher. */
@@ -59,8 +60,8 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
         event: { type: "registered" as const, instance, previous: undefined, revision: instance.revision, time },
         removed: false,
       }));
-      const last = start + chunk >= instances.length;
-      this.enqueue({ events, revision: last ? revision : 0, snapshot: start === 0 }, 0);
+      const more = start + chunk < instances.length;
+      this.enqueue({ events, revision: more ? 0 : revision, snapshot: start === 0, more }, 0);
     }
   }
 
@@ -76,12 +77,12 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
       const after = !isRemoval(event) && this.filter.matches(event.instance);
       if (before || after) visible.push({ event, removed: !after });
     }
-    if (visible.length > 0 || announce) this.enqueue({ events: visible, revision, snapshot: false }, visible.length);
+    if (visible.length > 0 || announce) this.enqueue({ events: visible, revision, snapshot: false, more: false }, visible.length);
   }
 
   /** Sends the current revision to a watcher that has been idle since the last tick. */
   progress(revision: number): void {
-    if (!this.active && this.queue.length === 0) this.enqueue({ events: [], revision, snapshot: false }, 0);
+    if (!this.active && this.queue.length === 0) this.enqueue({ events: [], revision, snapshot: false, more: false }, 0);
     this.active = false;
   }
 

@@ -138,5 +138,6 @@ export function watchBatchToWire(batch: WatchBatch): WatchResponse {
     events: batch.events.map(eventToWire),
     revision: BigInt(batch.revision),
     snapshot: batch.snapshot,
+    more: batch.more,
   });
 }

@@ -61,7 +61,7 @@ export function healthServiceImpl(registry: Registry): ServiceImpl<typeof Health
       let last: ServingStatus | undefined;
       try {
         for await (const batch of stream) {
-          if (batch.revision === 0) continue;
+          if (batch.more) continue;
           const status = statusNow(service);
           if (status === last) continue;
           last = status;

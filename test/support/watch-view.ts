@@ -15,11 +15,11 @@ export class WatchView {
       const instance = event.instance;
       if (instance === undefined) throw new Error("event without instance");
       const key = `${instance.service}/${instance.id}`;
-      if (!message.snapshot && message.revision !== 0n) this.seenRevisions.push(event.revision);
+      if (!message.snapshot && !message.more) this.seenRevisions.push(event.revision);
       if (event.removed) this.instances.delete(key);
       else this.instances.set(key, instance);
     }
-    if (message.revision !== 0n) this.revision = message.revision;
+    if (!message.more) this.revision = message.revision;
   }
 
   /** A comparable summary: key, health, revision, sorted. */
