@@ -1,0 +1,101 @@
+import * as grpc from "@grpc/grpc-js";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { RegistryAgent } from "../src/client/agent.js";
+import { registerMusterResolver } from "../src/client/grpc-js-resolver.js";
+import { createRegistryClient } from "../src/client/registry-client.js";
+import { EventType } from "../gen/muster/v1/registry_pb.js";
+import { TestRegistry } from "./support/test-registry.js";
+import { WatchReader } from "./support/watch-reader.js";
+
+const identity = (bytes: Buffer) => bytes;
+/** A one-method service whose answer is the name of the backend that served it. */
+const whoService: grpc.ServiceDefinition = {
+  who: { path: "/test.Echo/Who", requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: "who" },
+};
+const EchoClient = grpc.makeGenericClientConstructor(whoService, "Echo");
+
+async function backend(name: string): Promise<string> {
+  const server = new grpc.Server();
+  server.addService(whoService, { who: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => callback(null, Buffer.from(name)) });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))));
+  onTestFinished(() => server.forceShutdown());
+  return `127.0.0.1:${port}`;
+}
+
+function who(client: grpc.Client): Promise<string> {
+  return new Promise((resolve, reject) => {
+    (client as unknown as { who(request: Buffer, callback: (error: Error | null, reply?: Buffer) => void): void }).who(Buffer.alloc(0), (error, reply) =>
+      error === null && reply !== undefined ? resolve(reply.toString()) : reject(error ?? new Error("no reply")),
+    );
+  });
+}
+
+async function calls(client: grpc.Client, count: number): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < count; i++) {
+    const name = await who(client);
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Calls until every named backend has answered, so round robin has all of them READY. */
+async function warmUp(client: grpc.Client, names: readonly string[]): Promise<void> {
+  const seen = new Set<string>();
+  for (let i = 0; i < 200 && seen.size < names.length; i++) seen.add(await who(client));
+  expect([...seen].sort()).toEqual([...names].sort());
+}
+
+describe("the muster: resolver for @grpc/grpc-js", () => {
+  registerMusterResolver();
+
+  it("spreads calls over healthy instances and moves traffic off one within about a ttl of it going UNHEALTHY", async () => {
+    const server = await TestRegistry.start();
+    const registry = createRegistryClient({ baseUrl: server.url });
+    const [a, b] = [await backend("a"), await backend("b")];
+    const ttl = durationFromMs(1_000);
+    const agent = new RegistryAgent(registry, { service: "echo", id: "a", address: a, ttl });
+    onTestFinished(() => agent.close());
+    await agent.until("registered");
+    await registry.register({ instance: { service: "echo", id: "b", address: b, ttl } });
+    const watch = new WatchReader(registry.watch({ service: "echo", includeUnhealthy: true, sinceRevision: 1n }));
+
+    const client = new EchoClient(`muster://${new URL(server.url).host}/echo`, grpc.credentials.createInsecure());
+    onTestFinished(() => client.close());
+    await warmUp(client, ["a", "b"]);
+    expect(await calls(client, 20)).toEqual({ a: 10, b: 10 });
+
+    let wentUnhealthy: number | undefined;
+    while (wentUnhealthy === undefined) {
+      const events = (await watch.nextWithEvents(5_000)).events;
+      if (events.some((event) => event.type === EventType.HEALTH_CHANGED && event.instance?.id === "b")) wentUnhealthy = Date.now();
+    }
+    let movedOff: number | undefined;
+    while (movedOff === undefined) {
+      const counts = await calls(client, 10);
+      if (counts.b === undefined) movedOff = Date.now();
+      else await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(Date.now() - wentUnhealthy).toBeLessThan(1_000);
+    }
+    expect(await calls(client, 20)).toEqual({ a: 20 });
+  });
+
+  it("honours weights, and reports UNAVAILABLE while no instance is healthy", async () => {
+    const server = await TestRegistry.start();
+    const registry = createRegistryClient({ baseUrl: server.url });
+    const [a, b] = [await backend("a"), await backend("b")];
+    await registry.register({ instance: { service: "weighted", id: "a", address: a, weight: 30, ttl: durationFromMs(60_000) } });
+    await registry.register({ instance: { service: "weighted", id: "b", address: b, weight: 10, ttl: durationFromMs(60_000) } });
+    const client = new EchoClient(`muster://${new URL(server.url).host}/weighted`, grpc.credentials.createInsecure());
+    onTestFinished(() => client.close());
+    await warmUp(client, ["a", "b"]);
+    expect(await calls(client, 40)).toEqual({ a: 30, b: 10 });
+
+    const empty = new EchoClient(`muster://${new URL(server.url).host}/nobody`, grpc.credentials.createInsecure());
+    onTestFinished(() => empty.close());
+    const error = await who(empty).catch((e: unknown) => e as grpc.ServiceError);
+    expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE });
+    expect((error as grpc.ServiceError).details).toContain("no healthy instances of nobody");
+  });
+});
