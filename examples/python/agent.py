@@ -1,0 +1,69 @@
+"""A muster agent in Python: registers, then heartbeats at a third of its ttl.
+
+With --beats N it stops heartbeating after N heartbeats and keeps running
+silently, as a hung process would, so the registry marks it UNHEALTHY and
+then expires it. Without it, it heartbeats until Ctrl-C, then deregisters.
+"""
+import argparse
+import signal
+import sys
+import threading
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+
+from muster.v1 import registry_pb2, registry_pb2_grpc
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--registry", default="127.0.0.1:6878", help="host:port of the registry")
+    parser.add_argument("--service", default="py-agent")
+    parser.add_argument("--id", default="")
+    parser.add_argument("--address", default="127.0.0.1:9000")
+    parser.add_argument("--ttl", type=float, default=3.0, help="seconds")
+    parser.add_argument("--deregister-after", type=float, default=3.0, help="seconds")
+    parser.add_argument("--beats", type=int, default=-1, help="stop heartbeating after this many")
+    args = parser.parse_args()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    with grpc.insecure_channel(args.registry) as channel:
+        registry = registry_pb2_grpc.RegistryServiceStub(channel)
+        instance = registry_pb2.Instance(
+            service=args.service,
+            id=args.id,
+            address=args.address,
+            labels={"language": "python"},
+            ttl=Duration(seconds=int(args.ttl), nanos=int((args.ttl % 1) * 1e9)),
+            deregister_after=Duration(seconds=int(args.deregister_after), nanos=int((args.deregister_after % 1) * 1e9)),
+        )
+        registered = registry.Register(registry_pb2.RegisterRequest(instance=instance)).instance
+        print(f"registered {registered.service}/{registered.id} at revision {registered.revision}", flush=True)
+
+        beats = 0
+        while not stop.wait(args.ttl / 3):
+            if args.beats >= 0 and beats >= args.beats:
+                continue
+            try:
+                registry.Heartbeat(registry_pb2.HeartbeatRequest(service=registered.service, id=registered.id))
+                beats += 1
+                if beats == args.beats:
+                    print(f"stopped heartbeating after {beats} heartbeats", flush=True)
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.NOT_FOUND:
+                    registered = registry.Register(registry_pb2.RegisterRequest(instance=registered)).instance
+                    print(f"registered again at revision {registered.revision}", flush=True)
+                else:
+                    print(f"heartbeat failed: {error.code().name}; retrying", flush=True)
+
+        if args.beats < 0:
+            registry.Deregister(registry_pb2.DeregisterRequest(service=registered.service, id=registered.id))
+            print(f"deregistered {registered.service}/{registered.id}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { pythonWithGrpc } from "./support/python.js";
+import { tempDataDir, TestRegistry } from "./support/test-registry.js";
+
+const exec = promisify(execFile);
+
+function runPython(script: string, args: string[], stubs: string) {
+  const child = spawn(pythonWithGrpc, [`examples/python/${script}`, ...args], { env: { ...process.env, PYTHONPATH: stubs } });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  return { exited: new Promise<number | null>((resolve) => child.on("exit", resolve)), output: () => output, kill: () => child.kill("SIGKILL") };
+}
+
+describe("a Python agent and watcher with stubs generated from proto/", () => {
+  it("sees the agent appear, go UNHEALTHY when it stops heartbeating, and expire", async () => {
+    const stubs = await tempDataDir();
+    await exec(pythonWithGrpc, ["-m", "grpc_tools.protoc", "-Iproto", `--python_out=${stubs}`, `--grpc_python_out=${stubs}`, "proto/muster/v1/registry.proto"]);
+    const server = await TestRegistry.start();
+    const registry = new URL(server.url).host;
+
+    const watcher = runPython("watcher.py", ["--registry", registry, "--service", "py-agent", "--until-expired", "a-1"], stubs);
+    await expect.poll(() => watcher.output(), { timeout: 10_000 }).toContain("watching py-agent");
+    const agent = runPython("agent.py", ["--registry", registry, "--service", "py-agent", "--id", "a-1", "--ttl", "1", "--deregister-after", "1", "--beats", "4"], stubs);
+    try {
+      expect(await watcher.exited, watcher.output()).toBe(0);
+      const events = watcher.output().trim().split("\n").slice(1);
+      expect(events.map((line) => line.split(" ").slice(0, 3).join(" "))).toEqual([
+        "EVENT_TYPE_REGISTERED py-agent/a-1 HEALTH_STATUS_HEALTHY",
+        "EVENT_TYPE_HEALTH_CHANGED py-agent/a-1 HEALTH_STATUS_UNHEALTHY",
+        "EVENT_TYPE_EXPIRED py-agent/a-1 HEALTH_STATUS_UNHEALTHY",
+      ]);
+      expect(agent.output()).toMatch(/registered py-agent\/a-1 at revision 1\nstopped heartbeating after 4 heartbeats/);
+      expect((await server.client().discover({ includeUnhealthy: true })).instances).toEqual([]);
+    } finally {
+      agent.kill();
+      watcher.kill();
+    }
+  });
+});
