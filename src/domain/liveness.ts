@@ -1,6 +1,7 @@
 import type { Clock, Timer } from "./clock.js";
 import { DeadlineHeap } from "./deadline-heap.js";
-import type { Health, InstanceRecord } from "./instance.js";
+import { parseInstanceKey, type Health, type InstanceRecord } from "./instance.js";
+import type { Transaction } from "./transaction.js";
 
 /** When an instance last proved it was alive. */
 export interface Beat {
@@ -95,5 +96,28 @@ export class LivenessTracker {
       this.timerDue = Infinity;
       this.onDue();
     });
+  }
+}
+
+/**
+ * Applies the health rules, within one group commit, to every instance whose
+ * check is due at monotonic time `now`, and schedules each one's next check.
+ */
+export function applyHealthRules(tx: Transaction, liveness: LivenessTracker, now: number): void {
+  for (const key of liveness.takeDue()) {
+    const { service, id } = parseInstanceKey(key);
+    const instance = tx.get(service, id);
+    const beat = liveness.lastBeat(key);
+    if (instance === undefined || beat === undefined) {
+      liveness.forget(key);
+      continue;
+    }
+    const verdict = judge(instance, beat, now);
+    if (verdict.kind === "expire") {
+      tx.remove("expired", instance);
+      continue;
+    }
+    if (verdict.kind === "mark-unhealthy") tx.put("health-changed", { ...instance, health: "unhealthy" }, instance);
+    liveness.schedule(key, verdict.nextCheck);
   }
 }

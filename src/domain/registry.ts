@@ -1,64 +1,20 @@
 import { systemClock, type Clock } from "./clock.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
-import { instanceKey, parseInstanceKey, sameSpec, type Health, type InstanceRecord } from "./instance.js";
+import { instanceKey, sameSpec, type Health, type InstanceRecord } from "./instance.js";
 import { InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
-import { judge, LivenessTracker } from "./liveness.js";
+import { applyHealthRules, LivenessTracker } from "./liveness.js";
 import { RegistryError } from "./registry-error.js";
 import type { RegistryStore } from "./registry-store.js";
 import { checkInstanceId, checkServiceName } from "./rules.js";
-import { Transaction } from "./transaction.js";
+import type { Transaction } from "./transaction.js";
 import { WatchHub } from "./watch-hub.js";
-import type { WatchLimits, WatchStream } from "./watch-stream.js";
+import type { WatchStream } from "./watch-stream.js";
 import { GroupCommitter } from "./group-committer.js";
+import type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
 
-/** How a registry behaves; every field has a default. */
-export interface RegistryOptions {
-  /** Default: the system clock. Tests pass a fake one. */
-  readonly clock?: Clock;
-  /** Default: ttl 10s, deregister_after 60s, both within 1s..1h. */
-  readonly liveness?: LivenessPolicy;
-  /** Events kept for resuming watchers. Default 10,000. */
-  readonly historyLimit?: number;
-  /** How often an idle Watch stream gets a progress message. Default 10s. */
-  readonly progressIntervalMs?: number;
-  /** Default: snapshots in chunks of 500, watchers ended 10,000 events behind. */
-  readonly watchLimits?: WatchLimits;
-  /** Told about failures no caller sees, such as a failed expiry write. */
-  readonly onBackgroundError?: (error: unknown) => void;
-}
-
-export interface Registered {
-  readonly instance: InstanceRecord;
-  readonly revision: number;
-}
-
-export interface HeartbeatResult {
-  readonly health: Health;
-  readonly ttlMs: number;
-  readonly revision: number;
-}
-
-export interface Discovered {
-  readonly instances: readonly InstanceRecord[];
-  readonly revision: number;
-}
-
-/**
- * Whether a service can take traffic: `serving` with at least one HEALTHY
- * instance, `not-serving` with instances but none HEALTHY, `unknown` with none.
- */
-export type Availability = "serving" | "not-serving" | "unknown";
-
-/** Counts for status pages and metrics. */
-export interface RegistryStats {
-  readonly revision: number;
-  readonly services: number;
-  readonly instances: number;
-  readonly byHealth: Readonly<Record<Health, number>>;
-  readonly watchers: number;
-}
+export type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
 
 /**
  * The registry: instances, their health, and the ordered history of changes.
@@ -271,29 +227,8 @@ export class Registry {
     this.sweepQueued = true;
     this.committer.runInBackground((tx) => {
       this.sweepQueued = false;
-      this.sweep(tx);
+      applyHealthRules(tx, this.liveness, this.clock.monotonicNow());
     });
-  }
-
-  /** Applies the health rules to every instance whose deadline has come. */
-  private sweep(tx: Transaction): void {
-    const now = this.clock.monotonicNow();
-    for (const key of this.liveness.takeDue()) {
-      const { service, id } = parseInstanceKey(key);
-      const instance = tx.get(service, id);
-      const beat = this.liveness.lastBeat(key);
-      if (instance === undefined || beat === undefined) {
-        this.liveness.forget(key);
-        continue;
-      }
-      const verdict = judge(instance, beat, now);
-      if (verdict.kind === "expire") {
-        tx.remove("expired", instance);
-        continue;
-      }
-      if (verdict.kind === "mark-unhealthy") tx.put("health-changed", { ...instance, health: "unhealthy" }, instance);
-      this.liveness.schedule(key, verdict.nextCheck);
-    }
   }
 
   private applied(tx: Transaction): void {

@@ -1,0 +1,55 @@
+import type { Clock } from "./clock.js";
+import type { Health, InstanceRecord } from "./instance.js";
+import type { LivenessPolicy } from "./instance-spec.js";
+import type { WatchLimits } from "./watch-stream.js";
+
+/*
+ * What the registry takes and gives: its options and the results of its calls.
+ */
+
+/** How a registry behaves; every field has a default. */
+export interface RegistryOptions {
+  /** Default: the system clock. Tests pass a fake one. */
+  readonly clock?: Clock;
+  /** Default: ttl 10s, deregister_after 60s, both within 1s..1h. */
+  readonly liveness?: LivenessPolicy;
+  /** Events kept for resuming watchers. Default 10,000. */
+  readonly historyLimit?: number;
+  /** How often an idle Watch stream gets a progress message. Default 10s. */
+  readonly progressIntervalMs?: number;
+  /** Default: snapshots in chunks of 500, watchers ended 10,000 events behind. */
+  readonly watchLimits?: WatchLimits;
+  /** Told about failures no caller sees, such as a failed expiry write. */
+  readonly onBackgroundError?: (error: unknown) => void;
+}
+
+export interface Registered {
+  readonly instance: InstanceRecord;
+  readonly revision: number;
+}
+
+export interface HeartbeatResult {
+  readonly health: Health;
+  readonly ttlMs: number;
+  readonly revision: number;
+}
+
+export interface Discovered {
+  readonly instances: readonly InstanceRecord[];
+  readonly revision: number;
+}
+
+/**
+ * Whether a service can take traffic: `serving` with at least one HEALTHY
+ * instance, `not-serving` with instances but none HEALTHY, `unknown` with none.
+ */
+export type Availability = "serving" | "not-serving" | "unknown";
+
+/** Counts for status pages and metrics. */
+export interface RegistryStats {
+  readonly revision: number;
+  readonly services: number;
+  readonly instances: number;
+  readonly byHealth: Readonly<Record<Health, number>>;
+  readonly watchers: number;
+}
