@@ -72,6 +72,9 @@ describe("muster CLI against a served registry", () => {
       expect(text.stdout).toMatch(/^registry\s+http:\/\/127\.0\.0\.1:\d+ \(reachable\)$/m);
       expect(text.stdout).toMatch(/^data\s+\/.+ \(\d+(\.\d)? (B|KiB|MiB)\)$/m);
       expect(text.stdout).toMatch(/^uptime\s+\d+s$/m);
+      expect(text.stdout).toMatch(/^expiry\s+normal \(1 of 3 instances silent\)$|^expiry\s+normal \(0 of 3 instances silent\)$/m);
+      const release = await MusterProcess.run(["release-expiry-hold"], env);
+      expect(release.stdout.trim()).toBe("nothing to release: expiry was not held");
 
       const coloured = await MusterProcess.run(["ls"], { ...env, NO_COLOR: "", FORCE_COLOR: "1" });
       expect(coloured.stdout).toContain("\x1b[32mHEALTHY");
@@ -224,7 +227,7 @@ describe("muster CLI errors", () => {
   });
 
   it("shows usage with an example for every command", async () => {
-    for (const command of [[], ["serve"], ["ls"], ["services"], ["watch"], ["register"], ["deregister"], ["status"]]) {
+    for (const command of [[], ["serve"], ["ls"], ["services"], ["watch"], ["register"], ["deregister"], ["status"], ["release-expiry-hold"]]) {
       const help = await MusterProcess.run([...command, "--help"]);
       expect(help.code, command.join(" ")).toBe(0);
       expect(help.stdout).toMatch(/^Usage: muster/);

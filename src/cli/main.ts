@@ -5,6 +5,7 @@ import { CliError } from "./cli-error.js";
 import { deregisterCommand } from "./commands/deregister.js";
 import { lsCommand } from "./commands/ls.js";
 import { registerCommand } from "./commands/register.js";
+import { releaseExpiryHoldCommand } from "./commands/release-expiry-hold.js";
 import { serveCommand } from "./commands/serve.js";
 import { servicesCommand } from "./commands/services.js";
 import { statusCommand } from "./commands/status.js";
@@ -24,7 +25,7 @@ const program = new Command("muster")
   .configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) })
   .exitOverride();
 
-for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), statusCommand()]) {
+for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), statusCommand(), releaseExpiryHoldCommand()]) {
   program.addCommand(command.configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) }).exitOverride());
 }
 

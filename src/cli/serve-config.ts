@@ -11,6 +11,8 @@ export interface ServeConfig {
   readonly logLevel: LogLevel;
   /** Events kept for resuming watchers. */
   readonly historyLimit: number;
+  /** The share of instances silent at once that holds expiry. */
+  readonly massExpiryThreshold: number;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -22,14 +24,21 @@ export interface ServeSettings {
   dataDir?: string | undefined;
   logLevel?: string | undefined;
   historyLimit?: string | undefined;
+  massExpiryThreshold?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5" };
 const settingNames = Object.keys(defaults);
 
 /** The MUSTER_* environment variables, as settings. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
-  return { addr: env.MUSTER_ADDR, dataDir: env.MUSTER_DATA_DIR, logLevel: env.MUSTER_LOG_LEVEL, historyLimit: env.MUSTER_HISTORY_LIMIT };
+  return {
+    addr: env.MUSTER_ADDR,
+    dataDir: env.MUSTER_DATA_DIR,
+    logLevel: env.MUSTER_LOG_LEVEL,
+    historyLimit: env.MUSTER_HISTORY_LIMIT,
+    massExpiryThreshold: env.MUSTER_MASS_EXPIRY_THRESHOLD,
+  };
 }
 
 /**
@@ -73,5 +82,9 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   if (!(logLevels as readonly string[]).includes(logLevel)) throw new CliError(`log level must be one of ${logLevels.join(", ")} (got "${logLevel}")`);
   const historyLimit = Number(pick("historyLimit"));
   if (!Number.isInteger(historyLimit) || historyLimit < 1) throw new CliError(`history limit must be a whole number of events, at least 1 (got "${pick("historyLimit")}")`);
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit };
+  const massExpiryThreshold = Number(pick("massExpiryThreshold"));
+  if (!(massExpiryThreshold > 0 && massExpiryThreshold <= 1)) {
+    throw new CliError(`mass expiry threshold must be a share above 0 and at most 1, such as 0.5 (got "${pick("massExpiryThreshold")}")`);
+  }
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold };
 }

@@ -1,6 +1,7 @@
 import type { Clock, Timer } from "./clock.js";
 import { DeadlineHeap } from "./deadline-heap.js";
 import { parseInstanceKey, type Health, type InstanceRecord } from "./instance.js";
+import type { ExpiryGuard } from "./expiry-guard.js";
 import type { Transaction } from "./transaction.js";
 
 /** When an instance last proved it was alive. */
@@ -11,11 +12,11 @@ export interface Beat {
   readonly wall: number;
 }
 
-/** What the health rules say should happen to an instance now. */
+/** What the health rules say should happen to an instance now; `silent` once its ttl has passed. */
 export type Verdict =
-  | { readonly kind: "keep"; readonly nextCheck: number }
-  | { readonly kind: "mark-unhealthy"; readonly nextCheck: number }
-  | { readonly kind: "expire" };
+  | { readonly kind: "keep"; readonly nextCheck: number; readonly silent: boolean }
+  | { readonly kind: "mark-unhealthy"; readonly nextCheck: number; readonly silent: true }
+  | { readonly kind: "expire"; readonly silent: true };
 
 /**
  * The health rules. Silent for `ttl`: UNHEALTHY. Silent `deregister_after`
@@ -24,10 +25,10 @@ export type Verdict =
 export function judge(instance: InstanceRecord, beat: Beat, now: number): Verdict {
   const unhealthyAt = beat.monotonic + instance.ttlMs;
   const expireAt = unhealthyAt + instance.deregisterAfterMs;
-  if (now >= expireAt) return { kind: "expire" };
-  if (now < unhealthyAt) return { kind: "keep", nextCheck: unhealthyAt };
+  if (now >= expireAt) return { kind: "expire", silent: true };
+  if (now < unhealthyAt) return { kind: "keep", nextCheck: unhealthyAt, silent: false };
   const health: Health = instance.health;
-  return health === "unhealthy" ? { kind: "keep", nextCheck: expireAt } : { kind: "mark-unhealthy", nextCheck: expireAt };
+  return health === "unhealthy" ? { kind: "keep", nextCheck: expireAt, silent: true } : { kind: "mark-unhealthy", nextCheck: expireAt, silent: true };
 }
 
 /**
@@ -37,6 +38,8 @@ export function judge(instance: InstanceRecord, beat: Beat, now: number): Verdic
  */
 export class LivenessTracker {
   private readonly beats = new Map<string, Beat>();
+  /** Instances past their ttl without a heartbeat. */
+  private readonly silent = new Set<string>();
   private readonly deadlines = new DeadlineHeap();
   private timer: Timer | undefined;
   private timerDue = Infinity;
@@ -51,6 +54,7 @@ export class LivenessTracker {
   beat(key: string): Beat {
     const beat = { monotonic: this.clock.monotonicNow(), wall: this.clock.wallNow() };
     this.beats.set(key, beat);
+    this.silent.delete(key);
     return beat;
   }
 
@@ -60,6 +64,17 @@ export class LivenessTracker {
 
   forget(key: string): void {
     this.beats.delete(key);
+    this.silent.delete(key);
+  }
+
+  /** Notes that `key` has missed its ttl; a heartbeat clears it. */
+  markSilent(key: string): void {
+    this.silent.add(key);
+  }
+
+  /** How many tracked instances are past their ttl. */
+  get silentCount(): number {
+    return this.silent.size;
   }
 
   /** Asks for `key` to be checked at monotonic time `deadline`. */
@@ -102,8 +117,11 @@ export class LivenessTracker {
 /**
  * Applies the health rules, within one group commit, to every instance whose
  * check is due at monotonic time `now`, and schedules each one's next check.
+ * While `guard` holds (mass silence), expiries wait and are checked again
+ * after `holdRecheckMs`.
  */
-export function applyHealthRules(tx: Transaction, liveness: LivenessTracker, now: number): void {
+export function applyHealthRules(tx: Transaction, liveness: LivenessTracker, guard: ExpiryGuard, instances: number, now: number): void {
+  const judged: { key: string; instance: InstanceRecord; verdict: Verdict }[] = [];
   for (const key of liveness.takeDue()) {
     const { service, id } = parseInstanceKey(key);
     const instance = tx.get(service, id);
@@ -113,11 +131,21 @@ export function applyHealthRules(tx: Transaction, liveness: LivenessTracker, now
       continue;
     }
     const verdict = judge(instance, beat, now);
+    if (verdict.silent) liveness.markSilent(key);
+    judged.push({ key, instance, verdict });
+  }
+  if (judged.length === 0) return;
+  const holding = guard.evaluate(liveness.silentCount, instances);
+  for (const { key, instance, verdict } of judged) {
     if (verdict.kind === "expire") {
-      tx.remove("expired", instance);
+      if (holding) liveness.schedule(key, now + holdRecheckMs);
+      else tx.remove("expired", instance);
       continue;
     }
     if (verdict.kind === "mark-unhealthy") tx.put("health-changed", { ...instance, health: "unhealthy" }, instance);
     liveness.schedule(key, verdict.nextCheck);
   }
 }
+
+/** How often held expiries are looked at again. */
+const holdRecheckMs = 1_000;

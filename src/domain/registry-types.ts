@@ -1,4 +1,5 @@
 import type { Clock } from "./clock.js";
+import type { ExpiryGuardPolicy, ExpiryHoldState } from "./expiry-guard.js";
 import type { Health, InstanceRecord } from "./instance.js";
 import type { LivenessPolicy } from "./instance-spec.js";
 import type { WatchLimits } from "./watch-stream.js";
@@ -21,6 +22,10 @@ export interface RegistryOptions {
   readonly watchLimits?: WatchLimits;
   /** Told about failures no caller sees, such as a failed expiry write. */
   readonly onBackgroundError?: (error: unknown) => void;
+  /** Default: hold expiry when at least half of 3 or more instances are silent at once. */
+  readonly expiryGuard?: ExpiryGuardPolicy;
+  /** Told when mass-expiry protection starts or stops holding removals. */
+  readonly onExpiryHoldChange?: (state: ExpiryHoldState) => void;
 }
 
 export interface Registered {
@@ -52,4 +57,5 @@ export interface RegistryStats {
   readonly instances: number;
   readonly byHealth: Readonly<Record<Health, number>>;
   readonly watchers: number;
+  readonly expiryHold: ExpiryHoldState;
 }

@@ -12,6 +12,7 @@ import type { Transaction } from "./transaction.js";
 import { WatchHub } from "./watch-hub.js";
 import type { WatchStream } from "./watch-stream.js";
 import { GroupCommitter } from "./group-committer.js";
+import { defaultExpiryGuardPolicy, ExpiryGuard } from "./expiry-guard.js";
 import type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
 
 export type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
@@ -29,6 +30,7 @@ export class Registry {
   private readonly log: EventLog;
   private readonly hub: WatchHub;
   private readonly liveness: LivenessTracker;
+  private readonly guard: ExpiryGuard;
   private readonly committer: GroupCommitter;
   private readonly clock: Clock;
   private readonly policy: LivenessPolicy;
@@ -49,6 +51,7 @@ export class Registry {
       () => this.revision,
     );
     this.liveness = new LivenessTracker(this.clock, () => this.queueSweep());
+    this.guard = new ExpiryGuard(options.expiryGuard ?? defaultExpiryGuardPolicy, options.onExpiryHoldChange ?? (() => undefined));
     this.committer = new GroupCommitter(store, options.historyLimit ?? 10_000, {
       index: this.index,
       currentRevision: () => this.revision,
@@ -167,6 +170,14 @@ export class Registry {
     return this.index.serviceNames().sort(compareText);
   }
 
+  /**
+   * An operator's override of mass-expiry protection: silent instances
+   * expire at their next check. Returns whether a hold was in force.
+   */
+  releaseExpiryHold(): boolean {
+    return this.guard.release();
+  }
+
   /** True until close() begins: the registry takes writes. */
   get acceptingWrites(): boolean {
     return !this.closing;
@@ -186,7 +197,14 @@ export class Registry {
   stats(): RegistryStats {
     const byHealth: Record<Health, number> = { healthy: 0, degraded: 0, unhealthy: 0 };
     for (const instance of this.index.scan(undefined)) byHealth[instance.health]++;
-    return { revision: this.revision, services: this.index.serviceCount, instances: this.index.size, byHealth, watchers: this.hub.size };
+    return {
+      revision: this.revision,
+      services: this.index.serviceCount,
+      instances: this.index.size,
+      byHealth,
+      watchers: this.hub.size,
+      expiryHold: { ...this.guard.current(), silent: this.liveness.silentCount, instances: this.index.size },
+    };
   }
 
   /**
@@ -227,7 +245,7 @@ export class Registry {
     this.sweepQueued = true;
     this.committer.runInBackground((tx) => {
       this.sweepQueued = false;
-      applyHealthRules(tx, this.liveness, this.clock.monotonicNow());
+      applyHealthRules(tx, this.liveness, this.guard, this.index.size, this.clock.monotonicNow());
     });
   }
 

@@ -58,6 +58,11 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   try {
     registry = await Registry.open(store, {
       onBackgroundError: (error) => logger.error({ err: error }, "background write failed"),
+      onExpiryHoldChange: ({ holding, released, silent, instances }) => {
+        if (holding) logger.warn({ silent, instances }, "mass expiry held: so many instances went silent at once that the registry's own network is the likely fault; silent instances stay UNHEALTHY but are not removed until heartbeats return or `muster release-expiry-hold`");
+        else if (released) logger.warn({ silent, instances }, "mass expiry hold released by an operator: silent instances will expire");
+        else logger.info({ silent, instances }, "mass expiry hold lifted: heartbeats returned");
+      },
       ...options.registry,
     });
   } catch (error) {

@@ -77,7 +77,14 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
         watchers: stats.watchers,
         dataDir: facts?.dataDir ?? "",
         dataDirBytes: BigInt(facts === undefined ? 0 : await directorySize(facts.dataDir)),
+        expiryHeld: stats.expiryHold.holding,
+        silentInstances: stats.expiryHold.silent,
+        expiryHoldReleased: stats.expiryHold.released,
       };
+    },
+
+    releaseExpiryHold() {
+      return { wasHeld: registry.releaseExpiryHold() };
     },
   };
 }

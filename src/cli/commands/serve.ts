@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { pino, type Logger } from "pino";
 import pretty from "pino-pretty";
+import { defaultExpiryGuardPolicy } from "../../domain/expiry-guard.js";
 import { ListenError, startRegistryServer } from "../../server/registry-server.js";
 import { StoreError } from "../../store/store-error.js";
 import { CliError } from "../cli-error.js";
@@ -23,7 +24,7 @@ export function serveCommand(): Command {
     .option("--addr <host:port>", "where to listen (MUSTER_ADDR; default 127.0.0.1:6878)")
     .option("--data-dir <dir>", "the LevelDB directory (MUSTER_DATA_DIR; default ./muster-data)")
     .option("--log-level <level>", `one of ${logLevels.join(", ")} (MUSTER_LOG_LEVEL; default info)`)
-    .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000} (MUSTER_CONFIG)')
+    .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
@@ -33,7 +34,7 @@ export function serveCommand(): Command {
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
       const logger = createLogger(config.logLevel);
-      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, registry: { historyLimit: config.historyLimit } }).catch((error: unknown) => {
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
       });

@@ -3,7 +3,8 @@ import { durationMs } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import { StatusResponseSchema } from "../../../gen/muster/v1/registry_pb.js";
 import { callRegistry, clientCommand, outputOption, print, type RegistryFlags } from "../command-kit.js";
-import { colorsFor, formatBytes, formatSeconds } from "../format.js";
+import { colorsFor, formatBytes, formatSeconds, type Colors } from "../format.js";
+import type { StatusResponse } from "../../../gen/muster/v1/registry_pb.js";
 
 /** `muster status`: is the registry up, and what does it hold. */
 export function statusCommand(): Command {
@@ -25,8 +26,16 @@ export function statusCommand(): Command {
         ["services", String(status.services)],
         ["instances", `${status.instances} (${colors.green(`${status.healthy} healthy`)}, ${colors.yellow(`${status.degraded} degraded`)}, ${colors.red(`${status.unhealthy} unhealthy`)})`],
         ["watchers", String(status.watchers)],
+        ["expiry", expiryLine(colors, status)],
         ["data", `${status.dataDir} (${formatBytes(Number(status.dataDirBytes))})`],
       ];
       print(lines.map(([key, value]) => `${key.padEnd(10)} ${value}`).join("\n"));
     });
+}
+
+function expiryLine(colors: Colors, status: StatusResponse): string {
+  const silent = `${status.silentInstances} of ${status.instances} instances silent`;
+  if (status.expiryHeld) return colors.red(`HELD: ${silent}; removals paused until heartbeats return or 'muster release-expiry-hold'`);
+  if (status.expiryHoldReleased) return colors.yellow(`hold released by an operator (${silent}); silent instances expire`);
+  return `normal (${silent})`;
 }
