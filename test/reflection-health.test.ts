@@ -48,6 +48,7 @@ describe("server reflection", () => {
       "muster.v1.RegistryService/Discover",
       "muster.v1.RegistryService/Heartbeat",
       "muster.v1.RegistryService/Register",
+      "muster.v1.RegistryService/ReleaseExpiryHold",
       "muster.v1.RegistryService/Status",
       "muster.v1.RegistryService/Watch",
     ]);
