@@ -3,7 +3,7 @@ import { DurationSchema, durationFromMs, type Duration } from "@bufbuild/protobu
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
-import type { FilterInit } from "./support/clients.js";
+import { moreTransports, transports, type FilterInit } from "./support/clients.js";
 import { TestRegistry } from "./support/test-registry.js";
 
 interface InstanceInit {
@@ -156,7 +156,7 @@ describe("validation", () => {
 
   it("rejects a request larger than the size limit on every protocol", async () => {
     const server = await TestRegistry.start({ readMaxBytes: 64 * 1024 });
-    for (const transport of ["Connect JSON over HTTP/1.1", "Connect binary over HTTP/2", "gRPC over HTTP/2", "gRPC-Web over HTTP/1.1"]) {
+    for (const transport of [...Object.keys(transports), ...Object.keys(moreTransports)]) {
       const error = await server.client(transport).register({ instance: { ...valid, tags: ["x".repeat(100_000)] } }).catch((e: unknown) => ConnectError.from(e));
       expect(error, transport).toBeInstanceOf(ConnectError);
       expect([Code.ResourceExhausted, Code.InvalidArgument], transport).toContain((error as ConnectError).code);

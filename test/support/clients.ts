@@ -22,6 +22,13 @@ export const transports: Record<string, (baseUrl: string) => Transport> = {
   "gRPC-Web over HTTP/1.1": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
 };
 
+/** The remaining protocol, encoding and HTTP version combinations, for limits that must hold on all. */
+export const moreTransports: Record<string, (baseUrl: string) => Transport> = {
+  "Connect binary over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true }),
+  "Connect JSON over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }),
+  "gRPC-Web over HTTP/2": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
+};
+
 export function grpcClient(baseUrl: string): RegistryClient {
   return createClient(RegistryService, createGrpcTransport({ baseUrl }));
 }

@@ -5,7 +5,7 @@ import { createClient } from "@connectrpc/connect";
 import { onTestFinished } from "vitest";
 import { startRegistryServer, type RegistryServerOptions, type RunningRegistry } from "../../src/server/registry-server.js";
 import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
-import { transports, type RegistryClient } from "./clients.js";
+import { moreTransports, transports, type RegistryClient } from "./clients.js";
 
 export async function tempDataDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "muster-test-"));
@@ -43,7 +43,7 @@ export class TestRegistry {
 
   /** A Connect-ES client over the named transport (default gRPC). */
   client(transport = "gRPC over HTTP/2"): RegistryClient {
-    const make = transports[transport];
+    const make = transports[transport] ?? moreTransports[transport];
     if (make === undefined) throw new Error(`no transport ${transport}`);
     return createClient(RegistryService, make(this.url));
   }
