@@ -2,9 +2,11 @@
 import { Command, CommanderError } from "commander";
 import { musterVersion } from "../version.js";
 import { CliError } from "./cli-error.js";
+import { backupCommand } from "./commands/backup.js";
 import { deregisterCommand } from "./commands/deregister.js";
 import { lsCommand } from "./commands/ls.js";
 import { registerCommand } from "./commands/register.js";
+import { restoreCommand } from "./commands/restore.js";
 import { releaseExpiryHoldCommand } from "./commands/release-expiry-hold.js";
 import { serveCommand } from "./commands/serve.js";
 import { servicesCommand } from "./commands/services.js";
@@ -25,7 +27,7 @@ const program = new Command("muster")
   .configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) })
   .exitOverride();
 
-for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), statusCommand(), releaseExpiryHoldCommand()]) {
+for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), statusCommand(), releaseExpiryHoldCommand(), backupCommand(), restoreCommand()]) {
   program.addCommand(command.configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) }).exitOverride());
 }
 

@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs, timestampFromMs, type Duration } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs, timestampMs, type Duration } from "@bufbuild/protobuf/wkt";
 import type { EventType as DomainEventType } from "../domain/event.js";
 import type { FilterSpec } from "../domain/filter.js";
 import type { Health, InstanceRecord } from "../domain/instance.js";
-import type { InstanceInput } from "../domain/instance-spec.js";
+import { validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "../domain/instance-spec.js";
 import { RegistryError } from "../domain/registry-error.js";
 import type { WatchBatch, WatchEvent } from "../domain/watch-stream.js";
 import {
@@ -108,6 +108,21 @@ export function instanceToWire(record: InstanceRecord): Instance {
     wireInstances.set(record, wire);
   }
   return wire;
+}
+
+/**
+ * The inverse of instanceToWire, for restoring a backup: the spec is
+ * validated again, and the registry-set fields are taken as they were.
+ */
+export function recordFromWire(instance: Instance, policy: LivenessPolicy): InstanceRecord {
+  const spec = validateInstanceSpec(instanceFromWire(instance), policy);
+  return {
+    ...spec,
+    health: healthFromWire("instance.health", instance.health) ?? "healthy",
+    registeredAt: instance.registeredAt === undefined ? 0 : timestampMs(instance.registeredAt),
+    lastHeartbeatAt: instance.lastHeartbeatAt === undefined ? 0 : timestampMs(instance.lastHeartbeatAt),
+    revision: Number(instance.revision),
+  };
 }
 
 /** The filter fields Discover and Watch share. */
