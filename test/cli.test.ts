@@ -227,7 +227,7 @@ describe("muster CLI errors", () => {
   });
 
   it("shows usage with an example for every command", async () => {
-    for (const command of [[], ["serve"], ["ls"], ["services"], ["watch"], ["register"], ["deregister"], ["status"], ["release-expiry-hold"], ["backup"], ["restore"]]) {
+    for (const command of [[], ["serve"], ["ls"], ["services"], ["watch"], ["register"], ["deregister"], ["status"], ["release-expiry-hold"], ["backup"], ["restore"], ["repair"]]) {
       const help = await MusterProcess.run([...command, "--help"]);
       expect(help.code, command.join(" ")).toBe(0);
       expect(help.stdout).toMatch(/^Usage: muster/);

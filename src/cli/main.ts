@@ -6,6 +6,7 @@ import { backupCommand } from "./commands/backup.js";
 import { deregisterCommand } from "./commands/deregister.js";
 import { lsCommand } from "./commands/ls.js";
 import { registerCommand } from "./commands/register.js";
+import { repairCommand } from "./commands/repair.js";
 import { restoreCommand } from "./commands/restore.js";
 import { releaseExpiryHoldCommand } from "./commands/release-expiry-hold.js";
 import { serveCommand } from "./commands/serve.js";
@@ -27,7 +28,7 @@ const program = new Command("muster")
   .configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) })
   .exitOverride();
 
-for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), statusCommand(), releaseExpiryHoldCommand(), backupCommand(), restoreCommand()]) {
+for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), statusCommand(), releaseExpiryHoldCommand(), backupCommand(), restoreCommand(), repairCommand()]) {
   program.addCommand(command.configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) }).exitOverride());
 }
 

@@ -2,21 +2,8 @@ import { Level } from "level";
 import type { RegistryEvent } from "../domain/event.js";
 import type { InstanceRecord } from "../domain/instance.js";
 import type { Commit, RegistryStore, StoredState } from "../domain/registry-store.js";
-import { corruptValue, explainOpenError, StoreError } from "./store-error.js";
-
-/*
- * Layout, all keys and values UTF-8:
- *   m:revision              the global revision, decimal
- *   i:<service>/<id>        an instance record, JSON
- *   e:<revision, 16 digits> an event, JSON; zero-padded so keys sort by revision
- */
-const revisionKey = "m:revision";
-const instancePrefix = "i:";
-const eventPrefix = "e:";
-
-function eventKey(revision: number): string {
-  return eventPrefix + String(revision).padStart(16, "0");
-}
+import { eventKey, eventPrefix, instanceKeyOf, instancePrefix, rangeOf, revisionKey } from "./layout.js";
+import { corruptValue, explainOpenError, explainReadError, recovery, StoreError } from "./store-error.js";
 
 /**
  * The registry's state in an embedded LevelDB. Every commit is one atomic
@@ -58,10 +45,11 @@ export class LevelStore implements RegistryStore {
     const instances = await this.readRange<InstanceRecord>(instancePrefix);
     const events = await this.readRange<RegistryEvent>(eventPrefix);
     const newest = events.at(-1)?.revision ?? revision;
-    if (newest !== revision || instances.some((instance) => instance.revision > revision)) {
+    const gap = events.findIndex((event, index) => index > 0 && event.revision !== (events[index - 1]?.revision ?? 0) + 1);
+    if (newest !== revision || gap !== -1 || instances.some((instance) => instance.revision > revision)) {
       throw new StoreError(
         "corrupt",
-        `data directory ${this.directory} is inconsistent: it records revision ${revision} but holds changes up to ${Math.max(newest, ...instances.map((i) => i.revision))}; restore a backup or move the directory aside`,
+        `data directory ${this.directory} is inconsistent (it records revision ${revision}; its changes and event log do not agree with that); ${recovery(this.directory)}`,
       );
     }
     this.oldestEvent = events[0]?.revision ?? revision + 1;
@@ -71,9 +59,9 @@ export class LevelStore implements RegistryStore {
   async commit(commit: Commit): Promise<void> {
     const ops: ({ type: "put"; key: string; value: string } | { type: "del"; key: string })[] = [];
     for (const instance of commit.puts) {
-      ops.push({ type: "put", key: `${instancePrefix}${instance.service}/${instance.id}`, value: JSON.stringify(instance) });
+      ops.push({ type: "put", key: instanceKeyOf(instance.service, instance.id), value: JSON.stringify(instance) });
     }
-    for (const { service, id } of commit.deletes) ops.push({ type: "del", key: `${instancePrefix}${service}/${id}` });
+    for (const { service, id } of commit.deletes) ops.push({ type: "del", key: instanceKeyOf(service, id) });
     for (const event of commit.events) ops.push({ type: "put", key: eventKey(event.revision), value: JSON.stringify(event) });
     let oldest = this.oldestEvent;
     for (; oldest <= commit.dropEventsThrough; oldest++) ops.push({ type: "del", key: eventKey(oldest) });
@@ -88,13 +76,16 @@ export class LevelStore implements RegistryStore {
 
   private async readRange<T>(prefix: string): Promise<T[]> {
     const values: T[] = [];
-    const end = prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
-    for await (const [key, value] of this.db.iterator({ gte: prefix, lt: end })) {
-      try {
-        values.push(JSON.parse(value) as T);
-      } catch (error) {
-        throw corruptValue(this.directory, key, error);
+    try {
+      for await (const [key, value] of this.db.iterator(rangeOf(prefix))) {
+        try {
+          values.push(JSON.parse(value) as T);
+        } catch (error) {
+          throw corruptValue(this.directory, key, error);
+        }
       }
+    } catch (error) {
+      throw explainReadError(this.directory, error);
     }
     return values;
   }

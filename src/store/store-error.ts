@@ -30,7 +30,7 @@ export function explainOpenError(directory: string, error: unknown): StoreError 
   if (code === "LEVEL_CORRUPTION") {
     return new StoreError(
       "corrupt",
-      `data directory ${directory} is damaged (${rootMessage(error)}); muster will not serve possibly wrong data: restore a backup or move the directory aside`,
+      `data directory ${directory} is damaged (${rootMessage(error)}); muster will not serve possibly wrong data: ${recovery(directory)}`,
       { cause: error },
     );
   }
@@ -41,9 +41,19 @@ export function explainOpenError(directory: string, error: unknown): StoreError 
 export function corruptValue(directory: string, key: string, error: unknown): StoreError {
   return new StoreError(
     "corrupt",
-    `data directory ${directory} is damaged: the entry ${JSON.stringify(key)} cannot be read (${rootMessage(error)}); restore a backup or move the directory aside`,
+    `data directory ${directory} is damaged: the entry ${JSON.stringify(key)} cannot be read (${rootMessage(error)}); ${recovery(directory)}`,
     { cause: error },
   );
+}
+
+/** What a person does about a damaged data directory. */
+export function recovery(directory: string): string {
+  return `run 'muster repair --data-dir ${directory}', or restore a backup into an empty directory`;
+}
+
+/** A corruption LevelDB found while reading, as a StoreError; other errors pass through. */
+export function explainReadError(directory: string, error: unknown): unknown {
+  return levelCode(error) === "LEVEL_CORRUPTION" ? explainOpenError(directory, error) : error;
 }
 
 function levelCode(error: unknown): string | undefined {

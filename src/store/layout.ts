@@ -1,0 +1,22 @@
+/*
+ * How the registry lays out its LevelDB. All keys and values are UTF-8:
+ *   m:revision              the global revision, decimal
+ *   i:<service>/<id>        an instance record, JSON
+ *   e:<revision, 16 digits> an event, JSON; zero-padded so keys sort by revision
+ */
+export const revisionKey = "m:revision";
+export const instancePrefix = "i:";
+export const eventPrefix = "e:";
+
+export function instanceKeyOf(service: string, id: string): string {
+  return `${instancePrefix}${service}/${id}`;
+}
+
+export function eventKey(revision: number): string {
+  return eventPrefix + String(revision).padStart(16, "0");
+}
+
+/** Iterator bounds for every key with `prefix`. */
+export function rangeOf(prefix: string): { gte: string; lt: string } {
+  return { gte: prefix, lt: prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1) };
+}
