@@ -35,6 +35,8 @@ export class GroupCommitter {
   private draining: Promise<void> | undefined;
   private inFlight: ReadonlySet<string> = new Set();
   private closed = false;
+  private commits = 0;
+  private writes = 0;
 
   constructor(
     private readonly store: RegistryStore,
@@ -54,6 +56,11 @@ export class GroupCommitter {
   /** Like `run`, for work nobody awaits; failures go to onBackgroundError. */
   runInBackground(compute: (tx: Transaction) => void): void {
     this.run(compute).catch((error: unknown) => this.hooks.onBackgroundError?.(error));
+  }
+
+  /** Synced store commits so far, and the changes they carried: their ratio is the grouping. */
+  counts(): { commits: number; writes: number } {
+    return { commits: this.commits, writes: this.writes };
   }
 
   /** True while a commit that changes this instance key is being written. */
@@ -104,6 +111,8 @@ export class GroupCommitter {
     } finally {
       this.inFlight = new Set();
     }
+    this.commits++;
+    this.writes += tx.events.length;
     this.hooks.applied(tx);
     return undefined;
   }

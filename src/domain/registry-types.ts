@@ -58,4 +58,7 @@ export interface RegistryStats {
   readonly byHealth: Readonly<Record<Health, number>>;
   readonly watchers: number;
   readonly expiryHold: ExpiryHoldState;
+  /** Synced store commits since start, and the changes they carried. */
+  readonly commits: number;
+  readonly committedChanges: number;
 }

@@ -204,6 +204,8 @@ export class Registry {
       byHealth,
       watchers: this.hub.size,
       expiryHold: { ...this.guard.current(), silent: this.liveness.silentCount, instances: this.index.size },
+      commits: this.committer.counts().commits,
+      committedChanges: this.committer.counts().writes,
     };
   }
 

@@ -80,6 +80,8 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
         expiryHeld: stats.expiryHold.holding,
         silentInstances: stats.expiryHold.silent,
         expiryHoldReleased: stats.expiryHold.released,
+        commits: BigInt(stats.commits),
+        committedChanges: BigInt(stats.committedChanges),
       };
     },
 
