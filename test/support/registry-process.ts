@@ -52,6 +52,11 @@ export class MusterProcess {
     return (JSON.parse(line) as { url: string }).url;
   }
 
+  /** The process id, for reading its memory from /proc. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   /** The stdout lines so far. */
   lines(): string[] {
     return this.stdout.split("\n").filter((line) => line !== "");
