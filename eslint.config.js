@@ -16,11 +16,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ["eslint.config.js", "examples/**/*.mjs"],
+    files: ["eslint.config.js", "examples/**/*.mjs", "bench/**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
   },
   {
-    files: ["examples/**/*.mjs"],
+    files: ["examples/**/*.mjs", "bench/**/*.mjs"],
     languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly" } },
   },
 );

@@ -1,0 +1,158 @@
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { expect, it } from "vitest";
+import { createRegistryClient, type RegistryClient } from "../src/client/registry-client.js";
+import { LevelStore } from "../src/store/level-store.js";
+import { DiscoverRequestSchema, HeartbeatRequestSchema, RegisterRequestSchema } from "../gen/muster/v1/registry_pb.js";
+import { MusterProcess } from "../test/support/registry-process.js";
+import { tempDataDir } from "../test/support/test-registry.js";
+import { percentile, runH2load, type Load } from "./h2load.js";
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const rows: [string, string][] = [];
+const record = (what: string, value: string) => {
+  rows.push([what, value]);
+  console.log(`${what}: ${value}`);
+};
+const rssMiB = (pid: number | undefined) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 0.5);
+
+/** Milliseconds from spawning `muster serve` on `dataDir` to its first answered call. */
+async function timeToFirstCall(dataDir: string): Promise<{ ms: number; server: MusterProcess; url: string }> {
+  const started = performance.now();
+  const server = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir });
+  const url = await server.ready(60_000);
+  await createRegistryClient({ baseUrl: url }).status({});
+  return { ms: performance.now() - started, server, url };
+}
+
+async function startNoopGrpcServer(): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, ["bench/noop-grpc-server.mjs"], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<string>((resolve) => child.stdout.once("data", (chunk: Buffer) => resolve(chunk.toString().trim())));
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill("SIGKILL") };
+}
+
+async function registerMany(client: RegistryClient, count: number, services: number): Promise<void> {
+  for (let start = 0; start < count; start += 500) {
+    await Promise.all(Array.from({ length: Math.min(500, count - start) }, (_, i) => {
+      const n = start + i;
+      return client.register({ instance: { service: `svc-${n % services}`, id: `i${n}`, address: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}:8080`, version: "1.2.3", labels: { zone: Math.floor(n / services) % 2 === 0 ? "a" : "b", tier: "web" }, tags: ["grpc"], ttl: durationFromMs(3_600_000) } });
+    }));
+  }
+}
+
+it("measures the registry", async () => {
+  record("machine", `${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
+  const load = (url: string, method: string, message: Uint8Array): Load => ({ url, method, message, connections: 20, streamsPerConnection: 10, seconds });
+
+  // Start-up, against a bare `node -e 0`.
+  const bare = median(Array.from({ length: 5 }, () => {
+    const t = performance.now();
+    spawnSync(process.execPath, ["-e", "0"]);
+    return performance.now() - t;
+  }));
+  const empty: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const { ms, server } = await timeToFirstCall(await tempDataDir());
+    empty.push(ms);
+    await server.kill("SIGKILL");
+  }
+  record("start to first answered call, empty data dir (median of 5)", `${median(empty).toFixed(0)} ms = ${(median(empty) / bare).toFixed(1)}x node -e 0 (${bare.toFixed(0)} ms)`);
+
+  // The yardstick.
+  const noop = await startNoopGrpcServer();
+  const heartbeat = toBinary(HeartbeatRequestSchema, create(HeartbeatRequestSchema, { service: "svc-1", id: "i1" }));
+  const baseline = runH2load(load(noop.url, "muster.v1.RegistryService/Heartbeat", heartbeat));
+  noop.stop();
+  record("no-op @grpc/grpc-js unary, 20 connections x 10 streams", `${baseline.requestsPerSecond.toFixed(0)} req/s, p50 ${baseline.p50Ms.toFixed(1)} ms, p99 ${baseline.p99Ms.toFixed(1)} ms`);
+
+  // The registry, with 10,000 instances in 100 services and 100 idle watchers.
+  const dataDir = await tempDataDir();
+  const { server, url } = await timeToFirstCall(dataDir);
+  const client = createRegistryClient({ baseUrl: url });
+  const idle = rssMiB(server.pid);
+  await registerMany(client, 10_000, 100);
+  const watching = new AbortController();
+  let idleWatcherMessages = 0;
+  for (let i = 0; i < 100; i++) {
+    void (async () => {
+      for await (const message of client.watch({ service: `svc-${i}` }, { signal: watching.signal })) idleWatcherMessages += message.events.length > 0 ? 1 : 0;
+    })().catch(() => undefined);
+  }
+  await sleep(2_000);
+  expect(idleWatcherMessages).toBe(100);
+  record("resident memory: empty / 10,000 instances + 100 watchers", `${idle.toFixed(0)} MiB / ${rssMiB(server.pid).toFixed(0)} MiB`);
+
+  const ratio = (rps: number) => `${((rps / baseline.requestsPerSecond) * 100).toFixed(0)}% of grpc-js`;
+  await client.heartbeat({ service: "svc-1", id: "i1" });
+  const beats = runH2load(load(url, "muster.v1.RegistryService/Heartbeat", heartbeat));
+  record("Heartbeat (no change, not written)", `${beats.requestsPerSecond.toFixed(0)} req/s (${ratio(beats.requestsPerSecond)}), p50 ${beats.p50Ms.toFixed(1)} ms, p99 ${beats.p99Ms.toFixed(1)} ms, ${beats.failed} failed`);
+
+  const discover = toBinary(DiscoverRequestSchema, create(DiscoverRequestSchema, { service: "svc-7", selector: "zone=a" }));
+  expect((await client.discover({ service: "svc-7", selector: "zone=a" })).instances).toHaveLength(50);
+  const found = runH2load(load(url, "muster.v1.RegistryService/Discover", discover));
+  record("Discover (1 of 100 services, selector, 50 of 10,000 instances), 200 concurrent", `${found.requestsPerSecond.toFixed(0)} req/s (${ratio(found.requestsPerSecond)}), p50 ${found.p50Ms.toFixed(1)} ms, p99 ${found.p99Ms.toFixed(1)} ms`);
+
+  // Watch delivery: 1,000 watchers of one service, 100 changes.
+  watching.abort();
+  const connections = Array.from({ length: 10 }, () => createRegistryClient({ baseUrl: url }));
+  const received = new Map<bigint, number[]>();
+  const latencyAbort = new AbortController();
+  let ready = 0;
+  for (let w = 0; w < 1_000; w++) {
+    const connection = connections[w % connections.length] ?? client;
+    void (async () => {
+      for await (const message of connection.watch({ service: "watched" }, { signal: latencyAbort.signal })) {
+        if (message.snapshot) ready++;
+        for (const event of message.events) received.get(event.revision)?.push(performance.now());
+      }
+    })().catch(() => undefined);
+  }
+  while (ready < 1_000) await sleep(50);
+  const latencies: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    const sent = performance.now();
+    const pending: number[] = [];
+    const revision = (await client.status({})).revision + 1n;
+    received.set(revision, pending);
+    const { revision: written } = await client.register({ instance: { service: "watched", id: `w${i}`, address: "10.0.0.1:80", ttl: durationFromMs(3_600_000) } });
+    if (written !== revision) throw new Error("another write interleaved");
+    while (pending.length < 1_000) await sleep(2);
+    latencies.push(...pending.map((at) => at - sent));
+    await sleep(20);
+  }
+  latencyAbort.abort();
+  latencies.sort((a, b) => a - b);
+  record("Watch delivery, change made -> event received, 1,000 watchers x 100 changes", `p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms`);
+
+  // Durable registrations: each request has an empty id, so each is a new instance, synced.
+  const registration = toBinary(RegisterRequestSchema, create(RegisterRequestSchema, { instance: { service: "bench", address: "10.0.0.1:80", ttl: durationFromMs(3_600_000) } }));
+  const registered = runH2load(load(url, "muster.v1.RegistryService/Register", registration));
+  const status = await client.status({});
+  record("Register, durable (new instance each, group commit)", `${registered.requestsPerSecond.toFixed(0)} req/s (${ratio(registered.requestsPerSecond)}), p50 ${registered.p50Ms.toFixed(1)} ms, p99 ${registered.p99Ms.toFixed(1)} ms; ${(Number(status.committedChanges) / Number(status.commits)).toFixed(1)} changes per synced commit`);
+  await server.kill("SIGTERM");
+
+  // 100,000 persisted instances: start-up and memory.
+  const big = await tempDataDir();
+  const store = await LevelStore.open(big);
+  for (let start = 0; start < 100_000; start += 10_000) {
+    const puts = Array.from({ length: 10_000 }, (_, i) => {
+      const n = start + i;
+      return { service: `svc-${n % 1000}`, id: `i${n}`, address: "10.0.0.1:8080", version: "1.2.3", tags: ["grpc"], labels: { zone: "a", tier: "web" }, zone: "", weight: 1, capabilities: [], ttlMs: 10_000, deregisterAfterMs: 60_000, health: "healthy" as const, registeredAt: Date.now(), lastHeartbeatAt: Date.now(), revision: start + i + 1 };
+    });
+    await store.commit({ revision: start + 10_000, puts, deletes: [], events: [], dropEventsThrough: 0 });
+  }
+  await store.close();
+  const loaded = await timeToFirstCall(big);
+  record("start to first answered call, 100,000 persisted instances", `${loaded.ms.toFixed(0)} ms`);
+  const bigRss = rssMiB(loaded.server.pid);
+  record("resident memory, 100,000 instances", `${bigRss.toFixed(0)} MiB, about ${(((bigRss - idle) * 1024 * 1024) / 100_000).toFixed(0)} bytes per instance`);
+  await loaded.server.kill("SIGKILL");
+
+  console.log(`\n| measured with BENCH_SECONDS=${seconds} npm run bench | result |\n|---|---|\n${rows.map(([what, value]) => `| ${what} | ${value} |`).join("\n")}\n`);
+  expect(beats.failed + found.failed + registered.failed).toBe(0);
+});
