@@ -10,17 +10,19 @@ const codes: Record<RegistryErrorCode, Code> = {
 };
 
 /**
- * Maps domain errors onto RPC status codes, for unary calls and for errors
- * that end a stream. Anything unexpected is logged in full and answered with
- * a terse INTERNAL, so the server neither crashes nor leaks internals.
+ * Maps a handler's failure onto an RPC status: domain errors by their code,
+ * anything unexpected logged in full and answered with a terse INTERNAL, so
+ * the server neither crashes nor leaks internals.
  */
+export function toConnectError(error: unknown, logger: Logger, procedure: string): ConnectError {
+  if (error instanceof RegistryError) return new ConnectError(error.message, codes[error.code]);
+  if (error instanceof ConnectError) return error;
+  logger.error({ err: error, procedure }, "unexpected error in handler");
+  return new ConnectError("internal error; the registry logged the details", Code.Internal);
+}
+
+/** Applies toConnectError to unary calls and to errors that end a stream. */
 export function errorInterceptor(logger: Logger): Interceptor {
-  const translate = (error: unknown, procedure: string): ConnectError => {
-    if (error instanceof RegistryError) return new ConnectError(error.message, codes[error.code]);
-    if (error instanceof ConnectError) return error;
-    logger.error({ err: error, procedure }, "unexpected error in handler");
-    return new ConnectError("internal error; the registry logged the details", Code.Internal);
-  };
   return (next) => async (request) => {
     const procedure = request.method.name;
     try {
@@ -33,12 +35,12 @@ export function errorInterceptor(logger: Logger): Interceptor {
           try {
             yield* messages;
           } catch (error) {
-            throw translate(error, procedure);
+            throw toConnectError(error, logger, procedure);
           }
         })(),
       };
     } catch (error) {
-      throw translate(error, procedure);
+      throw toConnectError(error, logger, procedure);
     }
   };
 }

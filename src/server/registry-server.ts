@@ -27,6 +27,11 @@ export interface RegistryServerOptions {
   readonly shutdownGraceMs?: number;
   /** The largest request message accepted, on every protocol. Default 1 MiB. */
   readonly readMaxBytes?: number;
+  /**
+   * Also serve plain gRPC through @grpc/grpc-js on this port (0 picks a free
+   * one), for the fastest gRPC path. Default: none; the main port serves gRPC too.
+   */
+  readonly grpcPort?: number;
 }
 
 /** A registry serving on a port. */
@@ -34,6 +39,8 @@ export interface RunningRegistry {
   /** Such as http://127.0.0.1:6878 */
   readonly url: string;
   readonly port: number;
+  /** The @grpc/grpc-js listener's address, such as http://127.0.0.1:6879, when grpcPort was given. */
+  readonly grpcUrl: string | undefined;
   readonly registry: Registry;
   /** Ends streams with UNAVAILABLE, finishes writes, closes the database. */
   close(): Promise<void>;
@@ -69,17 +76,20 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     await store.close();
     throw error;
   }
+  const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
+  const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() });
+  const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
   const server = new DualProtocolServer(
     connectNodeAdapter({
       routes: (router) =>
         router
-          .service(RegistryService, registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() }))
-          .service(Health, healthServiceImpl(registry))
+          .service(RegistryService, registryImpl)
+          .service(Health, healthImpl)
           .service(ServerReflection, reflection.v1)
           .service(ServerReflectionV1alpha, reflection.v1alpha),
       interceptors: [errorInterceptor(logger)],
-      readMaxBytes: options.readMaxBytes ?? 1024 * 1024,
+      readMaxBytes,
     }),
   );
   let port: number;
@@ -92,16 +102,31 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     if (!inUse) throw error;
     throw new ListenError(`cannot listen on ${host}:${options.port ?? 6878}: the address is already in use; stop the other process or set MUSTER_ADDR to a free host:port`);
   }
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
-  logger.info({ url, dataDir: options.dataDir, revision: registry.stats().revision, instances: registry.stats().instances }, "muster is serving");
+  const urlOf = (boundPort: number) => `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
+  const url = urlOf(port);
+  let grpcListener: { port: number; close: () => Promise<void> } | undefined;
+  if (options.grpcPort !== undefined) {
+    // Loaded only when asked for, so start-up pays for grpc-js only then.
+    const { startGrpcJsListener } = await import("./grpc-js-listener.js");
+    grpcListener = await startGrpcJsListener(
+      [{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }],
+      host,
+      options.grpcPort,
+      { logger, readMaxBytes },
+    );
+  }
+  const grpcUrl = grpcListener === undefined ? undefined : urlOf(grpcListener.port);
+  logger.info({ url, grpcUrl, dataDir: options.dataDir, revision: registry.stats().revision, instances: registry.stats().instances }, "muster is serving");
 
   let closing: Promise<void> | undefined;
   const close = async () => {
     server.stopAccepting();
+    const grpcClosed = grpcListener?.close();
     await registry.close();
+    await grpcClosed;
     await server.drain(options.shutdownGraceMs ?? 5000);
     await store.close();
     logger.info("muster stopped");
   };
-  return { url, port, registry, close: () => (closing ??= close()) };
+  return { url, port, grpcUrl, registry, close: () => (closing ??= close()) };
 }
