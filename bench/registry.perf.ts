@@ -1,5 +1,4 @@
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
@@ -8,6 +7,7 @@ import { createRegistryClient, type RegistryClient } from "../src/client/registr
 import { LevelStore } from "../src/store/level-store.js";
 import { DiscoverRequestSchema, HeartbeatRequestSchema, RegisterRequestSchema } from "../gen/muster/v1/registry_pb.js";
 import { MusterProcess } from "../test/support/registry-process.js";
+import { residentMiB } from "../test/support/machine.js";
 import { tempDataDir } from "../test/support/test-registry.js";
 import { percentile, runH2load, type Load } from "./h2load.js";
 
@@ -17,7 +17,6 @@ const record = (what: string, value: string) => {
   rows.push([what, value]);
   console.log(`${what}: ${value}`);
 };
-const rssMiB = (pid: number | undefined) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 0.5);
 
@@ -75,7 +74,7 @@ it("measures the registry", async () => {
   const dataDir = await tempDataDir();
   const { server, url, grpcUrl = "" } = await timeToFirstCall(dataDir, ["--grpc-port", "0"]);
   const client = createRegistryClient({ baseUrl: url });
-  const idle = rssMiB(server.pid);
+  const idle = residentMiB(server.pid);
   await registerMany(client, 10_000, 100);
   const watching = new AbortController();
   let idleWatcherMessages = 0;
@@ -86,7 +85,7 @@ it("measures the registry", async () => {
   }
   await sleep(2_000);
   expect(idleWatcherMessages).toBe(100);
-  record("resident memory: empty / 10,000 instances + 100 watchers", `${idle.toFixed(0)} MiB / ${rssMiB(server.pid).toFixed(0)} MiB`);
+  record("resident memory: empty / 10,000 instances + 100 watchers", `${idle.toFixed(0)} MiB / ${residentMiB(server.pid).toFixed(0)} MiB`);
 
   const ratio = (rps: number) => `${((rps / baseline.requestsPerSecond) * 100).toFixed(0)}% of grpc-js`;
   await client.heartbeat({ service: "svc-1", id: "i1" });
@@ -156,7 +155,7 @@ it("measures the registry", async () => {
   await store.close();
   const loaded = await timeToFirstCall(big);
   record("start to first answered call, 100,000 persisted instances", `${loaded.ms.toFixed(0)} ms`);
-  const bigRss = rssMiB(loaded.server.pid);
+  const bigRss = residentMiB(loaded.server.pid);
   record("resident memory, 100,000 instances", `${bigRss.toFixed(0)} MiB, about ${(((bigRss - idle) * 1024 * 1024) / 100_000).toFixed(0)} bytes per instance`);
   await loaded.server.kill("SIGKILL");
 

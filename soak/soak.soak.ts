@@ -1,5 +1,3 @@
-import { readFileSync } from "node:fs";
-import net from "node:net";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { Interceptor } from "@connectrpc/connect";
 import { expect, it } from "vitest";
@@ -8,6 +6,7 @@ import { createRegistryClient, type RegistryClient } from "../src/client/registr
 import { RegistryWatcher, type WatchFilter } from "../src/client/watcher.js";
 import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import { MusterProcess } from "../test/support/registry-process.js";
+import { freePort, residentMiB } from "../test/support/machine.js";
 import { tempDataDir } from "../test/support/test-registry.js";
 import { summarize } from "../test/support/watch-view.js";
 
@@ -19,15 +18,7 @@ const ttl = durationFromMs(5_000);
 const services = 20;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const rssMiB = (pid: number | undefined) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Registers, heartbeats for a while, falls silent past its ttl (UNHEALTHY, sometimes EXPIRED), comes back; or leaves and rejoins. */
 async function flap(client: RegistryClient, index: number, stopAt: number, counts: { flaps: number }): Promise<void> {
@@ -90,7 +81,7 @@ it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} wa
   let segment = 0;
   const sampler = setInterval(() => {
     try {
-      memory.push({ second: Math.round((Date.now() - started) / 1000), rss: rssMiB(server.pid), segment });
+      memory.push({ second: Math.round((Date.now() - started) / 1000), rss: residentMiB(server.pid), segment });
     } catch {
       // the process is between restarts
     }

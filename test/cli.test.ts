@@ -1,11 +1,11 @@
 import { writeFile } from "node:fs/promises";
-import net from "node:net";
 import { join } from "node:path";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import { grpcClient } from "./support/clients.js";
 import { MusterProcess, type Exit } from "./support/registry-process.js";
+import { freePort } from "./support/machine.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 
 /** One line on stderr, non-zero exit, no stack trace. */
@@ -25,13 +25,6 @@ async function serving(): Promise<{ url: string; env: Record<string, string>; se
   return { url, env: { MUSTER_REGISTRY: url }, server };
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("muster CLI against a served registry", () => {
   it("ls, services and status show what the registry holds", async () => {
