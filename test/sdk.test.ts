@@ -104,6 +104,7 @@ describe("RegistryWatcher", () => {
             if (!update.snapshot) seen.push(...update.events.map((event) => event.revision));
           }
         })();
+        await expect.poll(() => updates).toBeGreaterThan(0);
         const restartAt = restartSeed % steps.length;
         for (const [index, { service, id, action, env }] of steps.entries()) {
           if (index === restartAt) {
@@ -118,7 +119,6 @@ describe("RegistryWatcher", () => {
         const found = await client.discover({ selector: "env=prod" });
         await expect.poll(() => [...watcher.view.values()].map(summarize).sort(), { timeout: 5_000 }).toEqual(found.instances.map(summarize).sort());
         expect(new Set(seen).size).toBe(seen.length);
-        expect(updates).toBeGreaterThan(0);
         watcher.close();
         await following;
         await server.stop();
