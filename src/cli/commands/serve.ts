@@ -1,6 +1,5 @@
 import { Command } from "commander";
 import { pino, type Logger } from "pino";
-import pretty from "pino-pretty";
 import { defaultExpiryGuardPolicy } from "../../domain/expiry-guard.js";
 import { ListenError, startRegistryServer } from "../../server/registry-server.js";
 import { StoreError } from "../../store/store-error.js";
@@ -35,7 +34,7 @@ export function serveCommand(): Command {
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
-      const logger = createLogger(config.logLevel);
+      const logger = await createLogger(config.logLevel);
       const running = await startRegistryServer({ host: config.host, port: config.port, grpcPort: config.grpcPort, dataDir: config.dataDir, logger, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
@@ -58,8 +57,10 @@ export function serveCommand(): Command {
     });
 }
 
-/** JSON logs, or readable ones when a person is watching the terminal. */
-function createLogger(level: LogLevel): Logger {
+/** JSON logs, or readable ones when a person is watching the terminal (the formatter loads only then). */
+async function createLogger(level: LogLevel): Promise<Logger> {
   const options = { name: "muster", level };
-  return process.stdout.isTTY ? pino(options, pretty({ colorize: true, ignore: "pid,hostname,name", translateTime: "HH:MM:ss.l" })) : pino(options);
+  if (!process.stdout.isTTY) return pino(options);
+  const { default: pretty } = await import("pino-pretty");
+  return pino(options, pretty({ colorize: true, ignore: "pid,hostname,name", translateTime: "HH:MM:ss.l" }));
 }
