@@ -196,6 +196,7 @@ export class Registry {
   /** Counts every instance by health: O(instances), meant for status calls, not hot paths. */
   stats(): RegistryStats {
     const byHealth: Record<Health, number> = { healthy: 0, degraded: 0, unhealthy: 0 };
+    const { commits, writes } = this.committer.counts();
     for (const instance of this.index.scan(undefined)) byHealth[instance.health]++;
     return {
       revision: this.revision,
@@ -204,8 +205,8 @@ export class Registry {
       byHealth,
       watchers: this.hub.size,
       expiryHold: { ...this.guard.current(), silent: this.liveness.silentCount, instances: this.index.size },
-      commits: this.committer.counts().commits,
-      committedChanges: this.committer.counts().writes,
+      commits,
+      committedChanges: writes,
     };
   }
 

@@ -116,7 +116,8 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     );
   }
   const grpcUrl = grpcListener === undefined ? undefined : urlOf(grpcListener.port);
-  logger.info({ url, grpcUrl, dataDir: options.dataDir, revision: registry.stats().revision, instances: registry.stats().instances }, "muster is serving");
+  const { revision, instances } = registry.stats();
+  logger.info({ url, grpcUrl, dataDir: options.dataDir, revision, instances }, "muster is serving");
 
   let closing: Promise<void> | undefined;
   const close = async () => {
