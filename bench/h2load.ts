@@ -21,6 +21,8 @@ export interface Load {
   readonly message: Uint8Array;
   readonly connections: number;
   readonly streamsPerConnection: number;
+  /** Paces each connection (h2load --rps); default: as fast as answers come. */
+  readonly requestsPerSecondPerConnection?: number;
   readonly seconds: number;
 }
 
@@ -41,6 +43,7 @@ export function runH2load(load: Load): LoadResult {
       "-D", String(load.seconds), "--warm-up-time", "1",
       "-c", String(load.connections), "-m", String(load.streamsPerConnection),
       "-d", join(dir, "body"),
+      ...(load.requestsPerSecondPerConnection === undefined ? [] : ["--rps", String(load.requestsPerSecondPerConnection)]),
       "-H", "content-type: application/grpc", "-H", "te: trailers",
       "--log-file", join(dir, "log"),
       `${load.url}/${load.method}`,

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { durationToMs, instanceFromWire } from "../src/server/convert.js";
 import { defaultLivenessPolicy, validateInstanceSpec } from "../src/domain/instance-spec.js";
 import { HealthStatus, type Instance } from "../gen/muster/v1/registry_pb.js";
+import { rawHttp2Post } from "./support/raw-http2.js";
 import { TestRegistry } from "./support/test-registry.js";
 
 /** Strings that probe the rules: empty, huge, unicode, control characters, near-valid names. */
@@ -113,24 +114,10 @@ describe("fuzzed input", () => {
         request.end(body);
       });
     const session = http2.connect(server.url);
-    const overHttp2 = (contentType: string, body: Uint8Array) =>
-      new Promise<{ status: string; grpcStatus: string; message: string }>((resolve, reject) => {
-        const stream = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers" });
-        const result = { status: "", grpcStatus: "", message: "" };
-        const read = (headers: http2.IncomingHttpHeaders) => {
-          result.grpcStatus ||= String(headers["grpc-status"] ?? "");
-          result.message ||= decodeURIComponent(String(headers["grpc-message"] ?? ""));
-        };
-        stream.on("response", (headers) => {
-          result.status = String(headers[":status"]);
-          read(headers);
-        });
-        stream.on("trailers", read);
-        stream.setEncoding("latin1").on("data", (chunk: string) => (result.message ||= chunk));
-        stream.on("close", () => resolve(result));
-        stream.on("error", reject);
-        stream.end(body);
-      });
+    const overHttp2 = async (contentType: string, body: Uint8Array) => {
+      const answer = await rawHttp2Post(session, path, contentType, body);
+      return { ...answer, message: answer.grpcMessage || answer.body.toString("latin1") };
+    };
     const internalMessage = (text: string) => (JSON.parse(text) as { message: string }).message;
     const truncatedFrame = Buffer.from([0, 0, 0, 1, 0, 10, 20]);
     await fc.assert(

@@ -2,6 +2,7 @@ import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { WatchRequestSchema } from "../gen/muster/v1/registry_pb.js";
+import { grpcFrame } from "./support/raw-http2.js";
 import { TestRegistry } from "./support/test-registry.js";
 import { WatchView } from "./support/watch-view.js";
 
@@ -9,11 +10,7 @@ import { WatchView } from "./support/watch-view.js";
 function stalledWatch(url: string): { session: http2.ClientHttp2Session; stream: http2.ClientHttp2Stream; status: Promise<string | undefined> } {
   const session = http2.connect(url);
   const stream = session.request({ ":method": "POST", ":path": "/muster.v1.RegistryService/Watch", "content-type": "application/grpc", te: "trailers" });
-  const body = toBinary(WatchRequestSchema, create(WatchRequestSchema, { includeUnhealthy: true }));
-  const frame = Buffer.alloc(5 + body.length);
-  frame.writeUInt32BE(body.length, 1);
-  frame.set(body, 5);
-  stream.end(frame);
+  stream.end(grpcFrame(toBinary(WatchRequestSchema, create(WatchRequestSchema, { includeUnhealthy: true }))));
   stream.pause();
   const status = new Promise<string | undefined>((resolve) => {
     stream.on("trailers", (trailers: http2.IncomingHttpHeaders) => resolve(trailers["grpc-status"] as string | undefined));

@@ -14,7 +14,6 @@ export interface ServeConfig {
   /** The share of instances silent at once that holds expiry. */
   readonly massExpiryThreshold: number;
   /** A second port for plain gRPC through @grpc/grpc-js, if any. */
-  readonly grpcPort: number | undefined;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -27,10 +26,9 @@ export interface ServeSettings {
   logLevel?: string | undefined;
   historyLimit?: string | undefined;
   massExpiryThreshold?: string | undefined;
-  grpcPort?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", grpcPort: "" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5" };
 const settingNames = Object.keys(defaults);
 
 /** The MUSTER_* environment variables, as settings. */
@@ -41,7 +39,6 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     logLevel: env.MUSTER_LOG_LEVEL,
     historyLimit: env.MUSTER_HISTORY_LIMIT,
     massExpiryThreshold: env.MUSTER_MASS_EXPIRY_THRESHOLD,
-    grpcPort: env.MUSTER_GRPC_PORT,
   };
 }
 
@@ -90,10 +87,5 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   if (!(massExpiryThreshold > 0 && massExpiryThreshold <= 1)) {
     throw new CliError(`mass expiry threshold must be a share above 0 and at most 1, such as 0.5 (got "${pick("massExpiryThreshold")}")`);
   }
-  const grpcPortText = pick("grpcPort");
-  const grpcPort = grpcPortText === "" ? undefined : Number(grpcPortText);
-  if (grpcPort !== undefined && !(Number.isInteger(grpcPort) && grpcPort >= 0 && grpcPort <= 65535)) {
-    throw new CliError(`the gRPC port (--grpc-port, MUSTER_GRPC_PORT) must be a port from 0 to 65535 (got "${grpcPortText}")`);
-  }
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, grpcPort };
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold };
 }

@@ -38,6 +38,8 @@ export class Registry {
   private sweepQueued = false;
   private closing = false;
   private readonly closeListeners = new Set<() => void>();
+  /** The last copy of each record made with a newer heartbeat time, so readers keep getting the same object until the next beat. */
+  private readonly refreshed = new WeakMap<InstanceRecord, InstanceRecord>();
 
   private constructor(store: RegistryStore, revision: number, options: RegistryOptions) {
     this.clock = options.clock ?? systemClock;
@@ -234,7 +236,12 @@ export class Registry {
 
   private withLastBeat(instance: InstanceRecord): InstanceRecord {
     const beat = this.liveness.lastBeat(instanceKey(instance.service, instance.id));
-    return beat === undefined || beat.wall === instance.lastHeartbeatAt ? instance : { ...instance, lastHeartbeatAt: beat.wall };
+    if (beat === undefined || beat.wall === instance.lastHeartbeatAt) return instance;
+    const copy = this.refreshed.get(instance);
+    if (copy?.lastHeartbeatAt === beat.wall) return copy;
+    const fresh = { ...instance, lastHeartbeatAt: beat.wall };
+    this.refreshed.set(instance, fresh);
+    return fresh;
   }
 
   private track(instance: InstanceRecord): void {

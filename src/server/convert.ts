@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, timestampMs, type Duration } from "@bufbuild/protobuf/wkt";
-import type { EventType as DomainEventType } from "../domain/event.js";
+import type { EventType as DomainEventType, RegistryEvent } from "../domain/event.js";
 import type { FilterSpec } from "../domain/filter.js";
 import type { Health, InstanceRecord } from "../domain/instance.js";
 import { validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "../domain/instance-spec.js";
@@ -137,15 +137,24 @@ export function filterFromWire(request: FilterSpec): FilterSpec {
   };
 }
 
+/** Each event as sent, by whether it takes the instance out of the watcher's view: every watcher shares these. */
+const wireEvents = new WeakMap<RegistryEvent, { kept?: Event; removed?: Event }>();
+
 function eventToWire({ event, removed }: WatchEvent): Event {
-  return create(EventSchema, {
+  let variants = wireEvents.get(event);
+  if (variants === undefined) {
+    variants = {};
+    wireEvents.set(event, variants);
+  }
+  const variant = removed ? "removed" : "kept";
+  return (variants[variant] ??= create(EventSchema, {
     type: eventTypeToProto[event.type],
     instance: instanceToWire(event.instance),
     previousHealth: event.previous === undefined ? HealthStatus.UNSPECIFIED : healthToProto[event.previous.health],
     revision: BigInt(event.revision),
     time: timestampFromMs(event.time),
     removed,
-  });
+  }));
 }
 
 export function watchBatchToWire(batch: WatchBatch): WatchResponse {

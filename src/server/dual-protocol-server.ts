@@ -2,6 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { Socket } from "node:net";
+import type { StreamHandler } from "./grpc-fast-path.js";
 
 /** Handles requests from either HTTP version; connect-node's adapter is one. */
 export type DualHandler = (
@@ -16,6 +17,8 @@ const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  * HTTP/1.1 (Connect and gRPC-Web, so plain curl works). Node has no h2c
  * upgrade, so each connection's first bytes decide: the HTTP/2 client
  * preface goes to the HTTP/2 server, anything else to the HTTP/1.1 one.
+ * HTTP/2 streams are first offered to `fastPath`, raw; the ones it declines
+ * reach `handler` through Node's request/response compatibility objects.
  */
 export class DualProtocolServer {
   private readonly tcp: net.Server;
@@ -27,7 +30,7 @@ export class DualProtocolServer {
   private readonly h1Requests = new Map<Socket, number>();
   private stopping = false;
 
-  constructor(handler: DualHandler) {
+  constructor(handler: DualHandler, fastPath: StreamHandler = () => false) {
     this.h1 = http.createServer(handler);
     this.h1.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
       const socket = request.socket;
@@ -38,12 +41,18 @@ export class DualProtocolServer {
         if (open === 0 && this.stopping) socket.destroy();
       });
     });
-    this.h2 = http2.createServer({}, handler);
+    // Never listens: it only turns declined streams into request/response pairs for `handler`.
+    const compat = http2.createServer({}, handler);
+    this.h2 = http2.createServer({});
+    this.h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+      if (!fastPath(stream, headers)) compat.emit("stream", stream, headers, flags, rawHeaders);
+    });
     this.h2.on("session", (session) => {
       this.sessions.add(session);
       session.on("close", () => this.sessions.delete(session));
     });
-    this.tcp = net.createServer((socket) => this.route(socket));
+    // Without noDelay, Nagle holds back a small answer until the client acknowledges the previous one (tens of ms).
+    this.tcp = net.createServer({ noDelay: true }, (socket) => this.route(socket));
   }
 
   /** Listens on host:port (port 0 picks a free one) and returns the bound port. */

@@ -8,6 +8,7 @@ import { file_grpc_reflection_v1alpha_reflection, ServerReflection as ServerRefl
 import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/registry_pb.js";
 import { DualProtocolServer } from "./dual-protocol-server.js";
 import { errorInterceptor } from "./error-interceptor.js";
+import { grpcFastPath } from "./grpc-fast-path.js";
 import { healthServiceImpl } from "./health-service.js";
 import { reflectionServices } from "./reflection-service.js";
 import { registryServiceImpl } from "./registry-service.js";
@@ -27,11 +28,6 @@ export interface RegistryServerOptions {
   readonly shutdownGraceMs?: number;
   /** The largest request message accepted, on every protocol. Default 1 MiB. */
   readonly readMaxBytes?: number;
-  /**
-   * Also serve plain gRPC through @grpc/grpc-js on this port (0 picks a free
-   * one), for the fastest gRPC path. Default: none; the main port serves gRPC too.
-   */
-  readonly grpcPort?: number;
 }
 
 /** A registry serving on a port. */
@@ -39,8 +35,6 @@ export interface RunningRegistry {
   /** Such as http://127.0.0.1:6878 */
   readonly url: string;
   readonly port: number;
-  /** The @grpc/grpc-js listener's address, such as http://127.0.0.1:6879, when grpcPort was given. */
-  readonly grpcUrl: string | undefined;
   readonly registry: Registry;
   /** Ends streams with UNAVAILABLE, finishes writes, closes the database. */
   close(): Promise<void>;
@@ -91,6 +85,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
       interceptors: [errorInterceptor(logger)],
       readMaxBytes,
     }),
+    grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], { logger, readMaxBytes }),
   );
   let port: number;
   try {
@@ -102,32 +97,17 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     if (!inUse) throw error;
     throw new ListenError(`cannot listen on ${host}:${options.port ?? 6878}: the address is already in use; stop the other process or set MUSTER_ADDR to a free host:port`);
   }
-  const urlOf = (boundPort: number) => `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
-  const url = urlOf(port);
-  let grpcListener: { port: number; close: () => Promise<void> } | undefined;
-  if (options.grpcPort !== undefined) {
-    // Loaded only when asked for, so start-up pays for grpc-js only then.
-    const { startGrpcJsListener } = await import("./grpc-js-listener.js");
-    grpcListener = await startGrpcJsListener(
-      [{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }],
-      host,
-      options.grpcPort,
-      { logger, readMaxBytes },
-    );
-  }
-  const grpcUrl = grpcListener === undefined ? undefined : urlOf(grpcListener.port);
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const { revision, instances } = registry.stats();
-  logger.info({ url, grpcUrl, dataDir: options.dataDir, revision, instances }, "muster is serving");
+  logger.info({ url, dataDir: options.dataDir, revision, instances }, "muster is serving");
 
   let closing: Promise<void> | undefined;
   const close = async () => {
     server.stopAccepting();
-    const grpcClosed = grpcListener?.close();
     await registry.close();
-    await grpcClosed;
     await server.drain(options.shutdownGraceMs ?? 5000);
     await store.close();
     logger.info("muster stopped");
   };
-  return { url, port, grpcUrl, registry, close: () => (closing ??= close()) };
+  return { url, port, registry, close: () => (closing ??= close()) };
 }

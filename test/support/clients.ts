@@ -1,5 +1,5 @@
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { compressionGzip, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
 
 export type RegistryClient = Client<typeof RegistryService>;
@@ -27,6 +27,9 @@ export const moreTransports: Record<string, (baseUrl: string) => Transport> = {
   "Connect binary over HTTP/1.1": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true }),
   "Connect JSON over HTTP/2": (baseUrl) => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }),
   "gRPC-Web over HTTP/2": (baseUrl) => createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
+  // These two are gRPC that the server's fast path leaves to Connect.
+  "gRPC JSON over HTTP/2": (baseUrl) => createGrpcTransport({ baseUrl, useBinaryFormat: false }),
+  "gRPC gzip over HTTP/2": (baseUrl) => createGrpcTransport({ baseUrl, sendCompression: compressionGzip, acceptCompression: [compressionGzip] }),
 };
 
 export function grpcClient(baseUrl: string): RegistryClient {

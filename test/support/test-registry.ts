@@ -37,10 +37,6 @@ export class TestRegistry {
     return this.running.url;
   }
 
-  get grpcUrl(): string | undefined {
-    return this.running.grpcUrl;
-  }
-
   get registry(): RunningRegistry["registry"] {
     return this.running.registry;
   }
@@ -59,6 +55,6 @@ export class TestRegistry {
   /** Closes cleanly and opens the same data directory again, on a new port. */
   async restart(): Promise<void> {
     await this.running.close();
-    this.running = await startRegistryServer({ ...this.options, port: 0, ...(this.options.grpcPort === undefined ? {} : { grpcPort: 0 }), dataDir: this.dataDir });
+    this.running = await startRegistryServer({ ...this.options, port: 0, dataDir: this.dataDir });
   }
 }

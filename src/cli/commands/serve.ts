@@ -11,7 +11,6 @@ const shutdownDeadlineMs = 10_000;
 
 interface ServeFlags {
   addr?: string;
-  grpcPort?: string;
   dataDir?: string;
   logLevel?: string;
   config?: string;
@@ -23,19 +22,18 @@ export function serveCommand(): Command {
     .description("run the registry (flags beat MUSTER_* environment variables, which beat the config file)")
     .option("--addr <host:port>", "where to listen (MUSTER_ADDR; default 127.0.0.1:6878)")
     .option("--data-dir <dir>", "the LevelDB directory (MUSTER_DATA_DIR; default ./muster-data)")
-    .option("--grpc-port <port>", "also serve plain gRPC through @grpc/grpc-js on this port, on the same host (MUSTER_GRPC_PORT; default none)")
     .option("--log-level <level>", `one of ${logLevels.join(", ")} (MUSTER_LOG_LEVEL; default info)`)
     .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
       const config = resolveServeConfig(
-        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, grpcPort: flags.grpcPort },
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel },
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
       const logger = await createLogger(config.logLevel);
-      const running = await startRegistryServer({ host: config.host, port: config.port, grpcPort: config.grpcPort, dataDir: config.dataDir, logger, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
       });

@@ -1,0 +1,104 @@
+import http2 from "node:http2";
+import type { ConnectError } from "@connectrpc/connect";
+
+/**
+ * The answer side of one gRPC call on a raw HTTP/2 stream: response headers
+ * once, length-prefixed messages, then the status in trailers (or, for a call
+ * that fails before any message, in a trailers-only response, as the gRPC
+ * over HTTP/2 spec has it). Every method is safe to call after the client has
+ * gone: it then does nothing.
+ */
+export class GrpcStreamCall {
+  private headersSent = false;
+  private statusSent = false;
+  private trailers: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    /** Echoed back: application/grpc or application/grpc+proto. */
+    private readonly contentType: string,
+  ) {}
+
+  /** True once the status has been sent (or given to HTTP/2 to send). */
+  get finished(): boolean {
+    return this.statusSent;
+  }
+
+  /** False once the client has gone or the status has been sent. */
+  get open(): boolean {
+    return !this.statusSent && !this.stream.destroyed && !this.stream.closed;
+  }
+
+  /** Sends one message and the OK status: a whole unary answer. */
+  reply(message: Uint8Array): void {
+    if (!this.open) return;
+    this.sendHeaders();
+    this.statusSent = true;
+    this.stream.end(frame(message));
+  }
+
+  /** Sends one message of a stream; false when the client is not keeping up. */
+  write(message: Uint8Array): boolean {
+    if (!this.open) return false;
+    this.sendHeaders();
+    return this.stream.write(frame(message));
+  }
+
+  /** Resolves when the client has read enough to write again, or has gone. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.stream.off("drain", done);
+        this.stream.off("close", done);
+        resolve();
+      };
+      this.stream.on("drain", done);
+      this.stream.on("close", done);
+    });
+  }
+
+  /** Ends a stream with OK. */
+  finish(): void {
+    if (!this.open) return;
+    this.sendHeaders();
+    this.statusSent = true;
+    this.stream.end();
+  }
+
+  /** Ends the call with an error status. */
+  fail(error: ConnectError): void {
+    if (!this.open) return;
+    const status = { "grpc-status": String(error.code), "grpc-message": encodeGrpcMessage(error.rawMessage) };
+    this.statusSent = true;
+    if (this.headersSent) {
+      this.trailers = status;
+      this.stream.end();
+    } else {
+      this.stream.respond({ ":status": 200, "content-type": this.contentType, ...status }, { endStream: true });
+    }
+  }
+
+  private sendHeaders(): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    this.stream.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
+    this.stream.once("wantTrailers", () => this.stream.sendTrailers(this.trailers));
+  }
+}
+
+/** A message with gRPC's five-byte prefix: not compressed, then the length. */
+function frame(message: Uint8Array): Buffer {
+  const framed = Buffer.allocUnsafe(5 + message.length);
+  framed[0] = 0;
+  framed.writeUInt32BE(message.length, 1);
+  framed.set(message, 5);
+  return framed;
+}
+
+/**
+ * grpc-message is percent-encoded UTF-8; printable ASCII other than % stays
+ * as it is. A lone surrogate, which has no UTF-8, becomes U+FFFD.
+ */
+function encodeGrpcMessage(text: string): string {
+  return text.replace(/[^\x20-\x24\x26-\x7e]+/gu, (run) => encodeURIComponent(run.replace(/\p{Cs}/gu, "\uFFFD")));
+}
