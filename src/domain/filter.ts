@@ -1,5 +1,6 @@
 import type semver from "semver";
 import type { InstanceRecord } from "./instance.js";
+import type { IndexHint } from "./instance-index.js";
 import { parseSelector, selectorMatches, type Selector } from "./selector.js";
 import { RegistryError } from "./registry-error.js";
 import { checkServiceName, checkToken, checkListSize, limits, parseVersionRange } from "./rules.js";
@@ -19,10 +20,11 @@ export interface FilterSpec {
   readonly includeUnhealthy: boolean;
 }
 
-/** A validated, pre-parsed filter, cheap to apply to many instances. */
-export interface Filter {
-  /** The one service to look in, or undefined for all. */
-  readonly service: string | undefined;
+/**
+ * A validated, pre-parsed filter, cheap to apply to many instances. As an
+ * IndexHint it tells the index where its matches can be.
+ */
+export interface Filter extends IndexHint {
   matches(instance: InstanceRecord): boolean;
 }
 
@@ -42,6 +44,8 @@ export function compileFilter(spec: FilterSpec): Filter {
 
 class CompiledFilter implements Filter {
   readonly service: string | undefined;
+  readonly labels: readonly (readonly [string, ReadonlySet<string>])[];
+  readonly tags: readonly string[];
 
   constructor(
     private readonly spec: FilterSpec,
@@ -49,6 +53,8 @@ class CompiledFilter implements Filter {
     private readonly range: semver.Range | undefined,
   ) {
     this.service = spec.service === "" ? undefined : spec.service;
+    this.labels = selector.flatMap((requirement) => (requirement.op === "in" ? [[requirement.key, requirement.values] as const] : []));
+    this.tags = spec.tags;
   }
 
   matches(instance: InstanceRecord): boolean {

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
 import { instanceKey, sameSpec, type Health, type InstanceRecord } from "./instance.js";
-import { InstanceIndex } from "./instance-index.js";
+import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
 import { applyHealthRules, LivenessTracker } from "./liveness.js";
 import { RegistryError } from "./registry-error.js";
@@ -228,10 +228,10 @@ export class Registry {
 
   private matching(filter: Filter): InstanceRecord[] {
     const found: InstanceRecord[] = [];
-    for (const instance of this.index.scan(filter.service)) {
+    for (const instance of this.index.candidates(filter)) {
       if (filter.matches(instance)) found.push(this.withLastBeat(instance));
     }
-    return found.sort((a, b) => compareText(a.service, b.service) || compareText(a.id, b.id));
+    return found;
   }
 
   private withLastBeat(instance: InstanceRecord): InstanceRecord {
@@ -276,8 +276,4 @@ export class Registry {
     const retryAt = this.clock.monotonicNow() + this.policy.minDurationMs;
     for (const key of tx.touchedKeys()) this.liveness.schedule(key, retryAt);
   }
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
