@@ -5,11 +5,12 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { expect, it } from "vitest";
 import { createRegistryClient, type RegistryClient } from "../src/client/registry-client.js";
 import { LevelStore } from "../src/store/level-store.js";
-import { DiscoverRequestSchema, HeartbeatRequestSchema, RegisterRequestSchema } from "../gen/muster/v1/registry_pb.js";
+import { DiscoverRequestSchema, HeartbeatRequestSchema, RegisterRequestSchema, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
 import { MusterProcess } from "../test/support/registry-process.js";
 import { residentMiB } from "../test/support/machine.js";
 import { tempDataDir } from "../test/support/test-registry.js";
 import { percentile, runH2load, type Load } from "./h2load.js";
+import { openLeanWatchers } from "./lean-watchers.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 /** Discover requests per second in the paced run, spread over its 20 connections x 10 streams. */
@@ -103,37 +104,44 @@ it("measures the registry", async () => {
   const paced = runH2load({ ...load(url, "muster.v1.RegistryService/Discover", discover), requestsPerSecondPerConnection: discoverRate / 20 });
   record(`Discover paced at ${discoverRate} req/s, 200 concurrent callers`, `${paced.requestsPerSecond.toFixed(0)} req/s, p50 ${paced.p50Ms.toFixed(1)} ms, p99 ${paced.p99Ms.toFixed(1)} ms`);
 
-  // Watch delivery: 1,000 watchers of one service, 100 changes.
+  // Watch delivery: 1,000 watchers of one service, 100 changes; first read lean, then through full Connect clients.
   watching.abort();
-  const connections = Array.from({ length: 10 }, () => createRegistryClient({ baseUrl: url }));
-  const received = new Map<bigint, number[]>();
-  const latencyAbort = new AbortController();
-  let ready = 0;
-  for (let w = 0; w < 1_000; w++) {
-    const connection = connections[w % connections.length] ?? client;
-    void (async () => {
-      for await (const message of connection.watch({ service: "watched" }, { signal: latencyAbort.signal })) {
-        if (message.snapshot) ready++;
-        for (const event of message.events) received.get(event.revision)?.push(performance.now());
-      }
-    })().catch(() => undefined);
-  }
-  while (ready < 1_000) await sleep(50);
-  const latencies: number[] = [];
-  for (let i = 0; i < 100; i++) {
-    const sent = performance.now();
-    const pending: number[] = [];
-    const revision = (await client.status({})).revision + 1n;
-    received.set(revision, pending);
-    const { revision: written } = await client.register({ instance: { service: "watched", id: `w${i}`, address: "10.0.0.1:80", ttl: durationFromMs(3_600_000) } });
-    if (written !== revision) throw new Error("another write interleaved");
-    while (pending.length < 1_000) await sleep(2);
-    latencies.push(...pending.map((at) => at - sent));
-    await sleep(20);
-  }
-  latencyAbort.abort();
-  latencies.sort((a, b) => a - b);
-  record("Watch delivery, change made -> event received, 1,000 watchers x 100 changes", `p50 ${percentile(latencies, 0.5).toFixed(1)} ms, p99 ${percentile(latencies, 0.99).toFixed(1)} ms`);
+  const measureDelivery = async (watch: (onMessage: (message: WatchResponse, receivedAt: number) => void) => () => void, idPrefix: string) => {
+    const received = new Map<bigint, number[]>();
+    let ready = 0;
+    const stop = watch((message, receivedAt) => {
+      if (message.snapshot) ready++;
+      for (const event of message.events) received.get(event.revision)?.push(receivedAt);
+    });
+    while (ready < 1_000) await sleep(50);
+    const latencies: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const sent = performance.now();
+      const pending: number[] = [];
+      const revision = (await client.status({})).revision + 1n;
+      received.set(revision, pending);
+      const { revision: written } = await client.register({ instance: { service: "watched", id: `${idPrefix}${i}`, address: "10.0.0.1:80", ttl: durationFromMs(3_600_000) } });
+      if (written !== revision) throw new Error("another write interleaved");
+      while (pending.length < 1_000) await sleep(2);
+      latencies.push(...pending.map((at) => at - sent));
+      await sleep(20);
+    }
+    stop();
+    return latencies.sort((a, b) => a - b);
+  };
+  const lean = await measureDelivery((onMessage) => openLeanWatchers(url, { service: "watched" }, 1_000, 10, onMessage).close, "lean-");
+  record("Watch delivery, change made -> event received, 1,000 watchers x 100 changes (lean reader)", `p50 ${percentile(lean, 0.5).toFixed(1)} ms, p99 ${percentile(lean, 0.99).toFixed(1)} ms`);
+  const full = await measureDelivery((onMessage) => {
+    const connections = Array.from({ length: 10 }, () => createRegistryClient({ baseUrl: url }));
+    const abort = new AbortController();
+    for (let w = 0; w < 1_000; w++) {
+      void (async () => {
+        for await (const message of (connections[w % 10] as RegistryClient).watch({ service: "watched" }, { signal: abort.signal })) onMessage(message, performance.now());
+      })().catch(() => undefined);
+    }
+    return () => abort.abort();
+  }, "sdk-");
+  record("Watch delivery, the same through 1,000 Connect-ES clients in one process", `p50 ${percentile(full, 0.5).toFixed(1)} ms, p99 ${percentile(full, 0.99).toFixed(1)} ms`);
 
   // Durable registrations: each request has an empty id, so each is a new instance, synced.
   const registration = toBinary(RegisterRequestSchema, create(RegisterRequestSchema, { instance: { service: "bench", address: "10.0.0.1:80", ttl: durationFromMs(3_600_000) } }));

@@ -1,7 +1,7 @@
 import type { Clock, Timer } from "./clock.js";
 import type { RegistryEvent } from "./event.js";
 import type { Filter } from "./filter.js";
-import { WatchStream, type WatchLimits } from "./watch-stream.js";
+import { eventViews, WatchStream, type WatchLimits } from "./watch-stream.js";
 
 /**
  * Fans committed changes out to every open watcher, and keeps idle streams
@@ -28,7 +28,9 @@ export class WatchHub {
   }
 
   publish(events: readonly RegistryEvent[], revision: number): void {
-    for (const stream of this.streams) stream.offer(events, revision);
+    if (this.streams.size === 0) return;
+    const views = events.map(eventViews);
+    for (const stream of this.streams) stream.offer(events, revision, false, views);
   }
 
   /** How many watchers are connected. */

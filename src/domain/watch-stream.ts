@@ -10,6 +10,17 @@ export interface WatchEvent {
   readonly removed: boolean;
 }
 
+/** Both ways a watcher can see an event, made once per change and shared by every watcher, so what is derived from them (wire forms, encodings) can be too. */
+export interface EventViews {
+  readonly kept: WatchEvent;
+  readonly removed: WatchEvent;
+}
+
+/** The two views of one event. */
+export function eventViews(event: RegistryEvent): EventViews {
+  return { kept: { event, removed: false }, removed: { event, removed: true } };
+}
+
 /**
  * One message of a Watch stream. `revision` promises that every matching
  * change up to it has been delivered; it is 0 while `more` is set.
@@ -69,14 +80,15 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
    * Queues the events that concern this watcher. Always queues when
    * `announce` is set, so a new watcher learns the revision it starts at.
    */
-  offer(events: readonly RegistryEvent[], revision: number, announce = false): void {
+  offer(events: readonly RegistryEvent[], revision: number, announce = false, views: readonly EventViews[] = events.map(eventViews)): void {
     if (this.done) return;
     const visible: WatchEvent[] = [];
-    for (const event of events) {
+    events.forEach((event, index) => {
       const before = event.previous !== undefined && this.filter.matches(event.previous);
       const after = !isRemoval(event) && this.filter.matches(event.instance);
-      if (before || after) visible.push({ event, removed: !after });
-    }
+      const view = views[index] as EventViews;
+      if (before || after) visible.push(after ? view.kept : view.removed);
+    });
     if (visible.length > 0 || announce) this.enqueue({ events: visible, revision, snapshot: false, more: false }, visible.length);
   }
 

@@ -4,7 +4,7 @@ import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@
 import type { Logger } from "pino";
 import { toConnectError } from "./error-interceptor.js";
 import { GrpcStreamCall } from "./grpc-stream-call.js";
-import { toBinaryReusing } from "./reused-encoding.js";
+import { grpcFrameOf } from "./reused-encoding.js";
 
 /** Takes an HTTP/2 stream and answers it, or returns false to leave it to Connect. */
 export type StreamHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
@@ -105,13 +105,13 @@ class LazyContext {
 
 async function answerOnce({ method, handler }: Route, request: Message, context: HandlerContext, call: GrpcStreamCall): Promise<void> {
   const answer = (await handler(request, context)) as Message;
-  call.reply(toBinaryReusing(method.output, answer));
+  call.reply(grpcFrameOf(method.output, answer));
 }
 
 async function streamAnswers({ method, handler }: Route, request: Message, context: HandlerContext, call: GrpcStreamCall): Promise<void> {
   for await (const answer of handler(request, context) as AsyncIterable<Message>) {
     if (!call.open) return;
-    if (!call.write(toBinaryReusing(method.output, answer))) await call.drained();
+    if (!call.write(grpcFrameOf(method.output, answer))) await call.drained();
   }
   call.finish();
 }

@@ -29,19 +29,19 @@ export class GrpcStreamCall {
     return !this.statusSent && !this.stream.destroyed && !this.stream.closed;
   }
 
-  /** Sends one message and the OK status: a whole unary answer. */
-  reply(message: Uint8Array): void {
+  /** Sends one framed message and the OK status: a whole unary answer. */
+  reply(frame: Buffer): void {
     if (!this.open) return;
     this.sendHeaders();
     this.statusSent = true;
-    this.stream.end(frame(message));
+    this.stream.end(frame);
   }
 
-  /** Sends one message of a stream; false when the client is not keeping up. */
-  write(message: Uint8Array): boolean {
+  /** Sends one framed message of a stream; false when the client is not keeping up. */
+  write(frame: Buffer): boolean {
     if (!this.open) return false;
     this.sendHeaders();
-    return this.stream.write(frame(message));
+    return this.stream.write(frame);
   }
 
   /** Resolves when the client has read enough to write again, or has gone. */
@@ -84,15 +84,6 @@ export class GrpcStreamCall {
     this.stream.respond({ ":status": 200, "content-type": this.contentType }, { waitForTrailers: true });
     this.stream.once("wantTrailers", () => this.stream.sendTrailers(this.trailers));
   }
-}
-
-/** A message with gRPC's five-byte prefix: not compressed, then the length. */
-function frame(message: Uint8Array): Buffer {
-  const framed = Buffer.allocUnsafe(5 + message.length);
-  framed[0] = 0;
-  framed.writeUInt32BE(message.length, 1);
-  framed.set(message, 5);
-  return framed;
 }
 
 /**

@@ -3,6 +3,8 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 
 /** Each message object's encoding, length prefix included, kept while the object lives. */
 const encodedElements = new WeakMap<Message, Uint8Array>();
+/** Each answer's gRPC frame, kept while the answer lives: one live change is one answer object for all its watchers. */
+const framedAnswers = new WeakMap<Message, Buffer>();
 
 /**
  * Serializes a message like `toBinary`, but encodes the elements of its
@@ -29,6 +31,24 @@ export function toBinaryReusing<Desc extends DescMessage>(schema: Desc, init: Me
     for (const element of elements) unknown.push({ no: field.number, wireType: WireType.LengthDelimited, data: elementBytes(field.message, element) });
   }
   return toBinary(schema, (spliced ?? message) as MessageShape<Desc>);
+}
+
+/**
+ * An answer as a gRPC frame (the five-byte prefix, then toBinaryReusing's
+ * bytes), made once per answer object however many streams it is written to.
+ */
+export function grpcFrameOf<Desc extends DescMessage>(schema: Desc, answer: MessageShape<Desc> | MessageInitShape<Desc>): Buffer {
+  const message: Message = isMessage(answer, schema) ? answer : create(schema, answer);
+  let frame = framedAnswers.get(message);
+  if (frame === undefined) {
+    const bytes = toBinaryReusing(schema, message as MessageShape<Desc>);
+    frame = Buffer.allocUnsafe(5 + bytes.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(bytes.length, 1);
+    frame.set(bytes, 5);
+    framedAnswers.set(message, frame);
+  }
+  return frame;
 }
 
 function elementBytes(schema: DescMessage, element: Message): Uint8Array {

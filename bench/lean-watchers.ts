@@ -1,0 +1,35 @@
+import http2 from "node:http2";
+import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { WatchRequestSchema, WatchResponseSchema, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
+
+/**
+ * Many gRPC Watch streams over a few HTTP/2 connections, read straight off
+ * the streams: frames are cut by their length prefix and decoded, nothing
+ * more. One Node process running 1,000 full Connect clients spends more per
+ * message than the registry does, so this is the load generator for
+ * delivery latency, as h2load is for unary calls.
+ */
+export function openLeanWatchers(url: string, request: MessageInitShape<typeof WatchRequestSchema>, watchers: number, connections: number, onMessage: (message: WatchResponse, receivedAt: number) => void): { close: () => void } {
+  const sessions = Array.from({ length: connections }, () => http2.connect(url));
+  const body = toBinary(WatchRequestSchema, create(WatchRequestSchema, request));
+  const frame = Buffer.alloc(5 + body.length);
+  frame.writeUInt32BE(body.length, 1);
+  frame.set(body, 5);
+  for (let w = 0; w < watchers; w++) {
+    const session = sessions[w % connections] as http2.ClientHttp2Session;
+    const stream = session.request({ ":method": "POST", ":path": "/muster.v1.RegistryService/Watch", "content-type": "application/grpc", te: "trailers" });
+    let pending: Buffer = Buffer.alloc(0);
+    stream.on("data", (chunk: Buffer) => {
+      const receivedAt = performance.now();
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+        const end = 5 + pending.readUInt32BE(1);
+        onMessage(fromBinary(WatchResponseSchema, pending.subarray(5, end)), receivedAt);
+        pending = pending.subarray(end);
+      }
+    });
+    stream.on("error", () => undefined);
+    stream.end(frame);
+  }
+  return { close: () => sessions.forEach((session) => session.destroy()) };
+}
