@@ -16,7 +16,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["eslint.config.js", "examples/**/*.mjs", "bench/**/*.mjs"],
+    files: ["eslint.config.js", "rolldown.config.js", "examples/**/*.mjs", "bench/**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
   },
   {

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { musterVersion } from "../version.js";
 import { CliError } from "./cli-error.js";
