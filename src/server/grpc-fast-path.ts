@@ -23,8 +23,6 @@ interface Route {
   readonly handler: Handler;
 }
 
-const finishedCall = new ConnectError("the call has finished", Code.Canceled);
-const cancelledCall = new ConnectError("the client cancelled the call", Code.Canceled);
 
 /**
  * Serves the common case of gRPC straight from HTTP/2 streams: binary
@@ -79,11 +77,11 @@ function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stre
     signal.addEventListener("abort", () => call.fail(ConnectError.from(signal.reason)), { once: true });
   }
   stream.once("close", () => {
-    if (!call.finished) context.made?.abort(cancelledCall);
+    if (!call.finished) context.made?.abort(new ConnectError("the client cancelled the call", Code.Canceled));
   });
   const done = (error?: unknown) => {
     if (error !== undefined) call.fail(toConnectError(error, logger, method.name));
-    if (timeoutMs !== undefined) context.made?.abort(finishedCall);
+    if (timeoutMs !== undefined) context.made?.abort(new ConnectError("the call has finished", Code.Canceled));
   };
   const answering = method.methodKind === "unary" ? answerOnce(route, request, context.handlerContext, call) : streamAnswers(route, request, context.handlerContext, call);
   answering.then(() => done(), done).catch((error: unknown) => logger.error({ err: error, procedure: method.name }, "could not end a gRPC call"));
