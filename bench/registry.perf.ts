@@ -1,11 +1,13 @@
 import { spawn, spawnSync } from "node:child_process";
-import { cpus } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { expect, it } from "vitest";
 import { createRegistryClient, type RegistryClient } from "../src/client/registry-client.js";
 import { LevelStore } from "../src/store/level-store.js";
-import { DiscoverRequestSchema, HeartbeatRequestSchema, RegisterRequestSchema, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
+import { DiscoverRequestSchema, DiscoverResponseSchema, HeartbeatRequestSchema, RegisterRequestSchema, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
 import { MusterProcess } from "../test/support/registry-process.js";
 import { residentMiB } from "../test/support/machine.js";
 import { tempDataDir } from "../test/support/test-registry.js";
@@ -33,8 +35,9 @@ async function timeToFirstCall(dataDir: string): Promise<{ ms: number; server: M
   return { ms: performance.now() - started, server, url };
 }
 
-async function startNoopGrpcServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, ["bench/noop-grpc-server.mjs"], { stdio: ["ignore", "pipe", "inherit"] });
+/** The no-op grpc-js yardstick; `answerFile` holds the bytes it answers with (default: an empty message). */
+async function startNoopGrpcServer(answerFile?: string): Promise<{ url: string; stop: () => void }> {
+  const child = spawn(process.execPath, ["bench/noop-grpc-server.mjs", ...(answerFile === undefined ? [] : [answerFile])], { stdio: ["ignore", "pipe", "inherit"] });
   const port = await new Promise<string>((resolve) => child.stdout.once("data", (chunk: Buffer) => resolve(chunk.toString().trim())));
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill("SIGKILL") };
 }
@@ -96,9 +99,18 @@ it("measures the registry", async () => {
   record("Heartbeat (no change, not written)", `${beats.requestsPerSecond.toFixed(0)} req/s (${ratio(beats.requestsPerSecond)}), p50 ${beats.p50Ms.toFixed(1)} ms, p99 ${beats.p99Ms.toFixed(1)} ms, ${beats.failed} failed`);
 
   const discover = toBinary(DiscoverRequestSchema, create(DiscoverRequestSchema, { service: "svc-7", selector: "zone=a" }));
-  expect((await client.discover({ service: "svc-7", selector: "zone=a" })).instances).toHaveLength(50);
+  const discovered = await client.discover({ service: "svc-7", selector: "zone=a" });
+  expect(discovered.instances).toHaveLength(50);
+  // A second yardstick for Discover: grpc-js answering the same 50 instances' bytes without doing anything.
+  const answerFile = join(tmpdir(), `muster-discover-answer-${process.pid}.bin`);
+  writeFileSync(answerFile, toBinary(DiscoverResponseSchema, discovered));
+  const sameBytes = await startNoopGrpcServer(answerFile);
+  const sameBytesLoad = runH2load(load(sameBytes.url, "muster.v1.RegistryService/Discover", discover));
+  sameBytes.stop();
+  rmSync(answerFile);
+  record(`no-op @grpc/grpc-js answering the same ${toBinary(DiscoverResponseSchema, discovered).length}-byte Discover response`, `${sameBytesLoad.requestsPerSecond.toFixed(0)} req/s, p50 ${sameBytesLoad.p50Ms.toFixed(1)} ms, p99 ${sameBytesLoad.p99Ms.toFixed(1)} ms`);
   const found = runH2load(load(url, "muster.v1.RegistryService/Discover", discover));
-  record("Discover (1 of 100 services, selector, 50 of 10,000 instances), 200 concurrent", `${found.requestsPerSecond.toFixed(0)} req/s (${ratio(found.requestsPerSecond)}), p50 ${found.p50Ms.toFixed(1)} ms, p99 ${found.p99Ms.toFixed(1)} ms`);
+  record("Discover (1 of 100 services, selector, 50 of 10,000 instances), 200 concurrent", `${found.requestsPerSecond.toFixed(0)} req/s (${ratio(found.requestsPerSecond)}; ${((found.requestsPerSecond / sameBytesLoad.requestsPerSecond) * 100).toFixed(0)}% of grpc-js with the same answer), p50 ${found.p50Ms.toFixed(1)} ms, p99 ${found.p99Ms.toFixed(1)} ms`);
   // Latency at a steady load rather than in saturation, where it is only concurrency / throughput (Little's law).
   // (h2load's own pacing with 200 single-stream connections adds 10-20 ms even to a no-op server, so the 200 callers are 20 x 10 here too.)
   const paced = runH2load({ ...load(url, "muster.v1.RegistryService/Discover", discover), requestsPerSecondPerConnection: discoverRate / 20 });
@@ -116,10 +128,10 @@ it("measures the registry", async () => {
     while (ready < 1_000) await sleep(50);
     const latencies: number[] = [];
     for (let i = 0; i < 100; i++) {
-      const sent = performance.now();
       const pending: number[] = [];
       const revision = (await client.status({})).revision + 1n;
       received.set(revision, pending);
+      const sent = performance.now();
       const { revision: written } = await client.register({ instance: { service: "watched", id: `${idPrefix}${i}`, address: "10.0.0.1:80", ttl: durationFromMs(3_600_000) } });
       if (written !== revision) throw new Error("another write interleaved");
       while (pending.length < 1_000) await sleep(2);

@@ -23,7 +23,6 @@ interface Route {
   readonly handler: Handler;
 }
 
-
 /**
  * Serves the common case of gRPC straight from HTTP/2 streams: binary
  * protobuf, no compression, unary and server-streaming methods. It calls the

@@ -10,8 +10,8 @@ import {
   healthToWire,
   instanceFromWire,
   instanceToWire,
-  watchBatchToWire,
 } from "./convert.js";
+import { watchBatchToWire } from "./watch-answers.js";
 
 /** What Status reports about the serving process, beyond the registry's own counts. */
 export interface ServerFacts {

@@ -1,0 +1,66 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { EventType as DomainEventType } from "../domain/event.js";
+import type { WatchBatch, WatchEvent } from "../domain/watch-stream.js";
+import { EventSchema, EventType, HealthStatus, WatchResponseSchema, type Event, type WatchResponse } from "../../gen/muster/v1/registry_pb.js";
+import { healthToWire, instanceToWire } from "./convert.js";
+
+/*
+ * Watch answers on the wire. A live change goes to every watcher of it, so
+ * what it becomes on the wire is made once and shared.
+ */
+
+const eventTypeToProto: Record<DomainEventType, EventType> = {
+  registered: EventType.REGISTERED,
+  updated: EventType.UPDATED,
+  "health-changed": EventType.HEALTH_CHANGED,
+  deregistered: EventType.DEREGISTERED,
+  expired: EventType.EXPIRED,
+};
+
+/**
+ * Wire events by the domain's WatchEvent. WatchHub gives every watcher of a
+ * change the same WatchEvent objects, so a live event is converted (and, on
+ * the gRPC fast path, encoded) once, not once per watcher; a snapshot's
+ * events are one watcher's and die with it.
+ */
+const wireEvents = new WeakMap<WatchEvent, Event>();
+/** The one-event answers that carry a live event, by the batch's revision. */
+const oneEventAnswers = new WeakMap<WatchEvent, Map<number, WatchResponse>>();
+
+function eventToWire(watchEvent: WatchEvent): Event {
+  let wire = wireEvents.get(watchEvent);
+  if (wire === undefined) {
+    const { event, removed } = watchEvent;
+    wire = create(EventSchema, {
+      type: eventTypeToProto[event.type],
+      instance: instanceToWire(event.instance),
+      previousHealth: event.previous === undefined ? HealthStatus.UNSPECIFIED : healthToWire(event.previous.health),
+      revision: BigInt(event.revision),
+      time: timestampFromMs(event.time),
+      removed,
+    });
+    wireEvents.set(watchEvent, wire);
+  }
+  return wire;
+}
+
+/** A live change usually reaches every watcher as the same one-event answer: that answer is made once. */
+export function watchBatchToWire(batch: WatchBatch): WatchResponse {
+  const only = batch.events.length === 1 ? batch.events[0] : undefined;
+  if (only === undefined || batch.snapshot || batch.more) return newWatchResponse(batch);
+  let answers = oneEventAnswers.get(only);
+  if (answers === undefined) oneEventAnswers.set(only, (answers = new Map<number, WatchResponse>()));
+  let answer = answers.get(batch.revision);
+  if (answer === undefined) answers.set(batch.revision, (answer = newWatchResponse(batch)));
+  return answer;
+}
+
+function newWatchResponse(batch: WatchBatch): WatchResponse {
+  return create(WatchResponseSchema, {
+    events: batch.events.map(eventToWire),
+    revision: BigInt(batch.revision),
+    snapshot: batch.snapshot,
+    more: batch.more,
+  });
+}
