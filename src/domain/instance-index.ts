@@ -95,9 +95,12 @@ export class InstanceIndex {
   }
 
   private sortedService(service: string): readonly InstanceRecord[] {
+    const byId = this.services.get(service);
+    // Nothing is kept for a service that does not exist: callers choose the names.
+    if (byId === undefined) return [];
     let sorted = this.sorted.get(service);
     if (sorted === undefined) {
-      sorted = [...(this.services.get(service)?.values() ?? [])].sort(byServiceThenId);
+      sorted = [...byId.values()].sort(byServiceThenId);
       this.sorted.set(service, sorted);
     }
     return sorted;
