@@ -51,7 +51,7 @@ export class DualProtocolServer {
       this.sessions.add(session);
       session.on("close", () => this.sessions.delete(session));
     });
-    // Without noDelay, Nagle holds back a small answer until the client acknowledges the previous one (tens of ms).
+    // Answers are small and latency-bound: Nagle would hold one back until the previous one is acknowledged.
     this.tcp = net.createServer({ noDelay: true }, (socket) => this.route(socket));
   }
 
