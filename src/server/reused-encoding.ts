@@ -13,22 +13,16 @@ const encodedElements = new WeakMap<Message, EncodedElement>();
 const framedAnswers = new WeakMap<Message, Buffer>();
 
 /**
- * Serializes a message like `toBinary`, but encodes the elements of its
- * repeated message fields once per object, however many answers carry them.
- * The registry hands out the same immutable Instance and Event objects to
- * every Discover and every watcher, so a change is encoded once, not once per
- * caller. The elements' bytes follow the rest of the message: protobuf allows
- * fields in any order, and a field's elements keep theirs.
+ * An answer as a gRPC frame: the five-byte prefix, then the message as
+ * `toBinary` would write it, except that the elements of repeated message
+ * fields are encoded once per object, however many answers carry them. The
+ * registry hands out the same immutable Instance and Event objects to every
+ * Discover and every watcher, so a change is encoded once, not once per
+ * caller, and a live change's one answer object is framed once for all its
+ * watchers. The elements' bytes follow the rest of the message: protobuf
+ * allows fields in any order, and a field's elements keep theirs.
  *
  * Only for the binary format; JSON goes through the message objects as usual.
- */
-export function toBinaryReusing<Desc extends DescMessage>(schema: Desc, init: MessageShape<Desc> | MessageInitShape<Desc>): Uint8Array {
-  return Buffer.concat(encodedParts(schema, init));
-}
-
-/**
- * An answer as a gRPC frame (the five-byte prefix, then toBinaryReusing's
- * bytes), made once per answer object however many streams it is written to.
  */
 export function grpcFrameOf<Desc extends DescMessage>(schema: Desc, answer: MessageShape<Desc> | MessageInitShape<Desc>): Buffer {
   const message: Message = isMessage(answer, schema) ? answer : create(schema, answer);
@@ -63,7 +57,7 @@ function encodedParts<Desc extends DescMessage>(schema: Desc, init: MessageShape
 function elementBytes(schema: DescMessage, fieldNumber: number, element: Message): Uint8Array {
   const cached = encodedElements.get(element);
   if (cached?.fieldNumber === fieldNumber) return cached.bytes;
-  const bytes = new BinaryWriter().tag(fieldNumber, WireType.LengthDelimited).bytes(toBinaryReusing(schema, element)).finish();
+  const bytes = new BinaryWriter().tag(fieldNumber, WireType.LengthDelimited).bytes(Buffer.concat(encodedParts(schema, element))).finish();
   encodedElements.set(element, { fieldNumber, bytes });
   return bytes;
 }
