@@ -1,4 +1,5 @@
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,16 +33,16 @@ const warmUpSeconds = 1;
  * Runs h2load (Debian's nghttp2-client), a C load generator that is not the
  * bottleneck, and reads percentiles from its per-request log. h2load counts
  * HTTP 200 as success whatever the grpc-status, so callers check one call by
- * hand before the run.
+ * hand before the run. Asynchronous, so that two loads can run at once.
  */
-export function runH2load(load: Load): LoadResult {
+export async function runH2load(load: Load): Promise<LoadResult> {
   const dir = mkdtempSync(join(tmpdir(), "muster-bench-"));
   try {
     const body = Buffer.alloc(5 + load.message.length);
     body.writeUInt32BE(load.message.length, 1);
     body.set(load.message, 5);
     writeFileSync(join(dir, "body"), body);
-    const output = execFileSync("h2load", [
+    const { stdout: output } = await promisify(execFile)("h2load", [
       "-D", String(load.seconds), "--warm-up-time", String(warmUpSeconds),
       "-c", String(load.connections), "-m", String(load.streamsPerConnection),
       "-d", join(dir, "body"),

@@ -72,7 +72,7 @@ it("measures the registry", async () => {
   // The yardstick.
   const noop = await startNoopGrpcServer();
   const heartbeat = toBinary(HeartbeatRequestSchema, create(HeartbeatRequestSchema, { service: "svc-1", id: "i1" }));
-  const baseline = runH2load(load(noop.url, "muster.v1.RegistryService/Heartbeat", heartbeat));
+  const baseline = await runH2load(load(noop.url, "muster.v1.RegistryService/Heartbeat", heartbeat));
   noop.stop();
   record("no-op @grpc/grpc-js unary, 20 connections x 10 streams", `${baseline.requestsPerSecond.toFixed(0)} req/s, p50 ${baseline.p50Ms.toFixed(1)} ms, p99 ${baseline.p99Ms.toFixed(1)} ms`);
 
@@ -95,7 +95,7 @@ it("measures the registry", async () => {
 
   const ratio = (rps: number) => `${((rps / baseline.requestsPerSecond) * 100).toFixed(0)}% of grpc-js`;
   await client.heartbeat({ service: "svc-1", id: "i1" });
-  const beats = runH2load(load(url, "muster.v1.RegistryService/Heartbeat", heartbeat));
+  const beats = await runH2load(load(url, "muster.v1.RegistryService/Heartbeat", heartbeat));
   record("Heartbeat (no change, not written)", `${beats.requestsPerSecond.toFixed(0)} req/s (${ratio(beats.requestsPerSecond)}), p50 ${beats.p50Ms.toFixed(1)} ms, p99 ${beats.p99Ms.toFixed(1)} ms, ${beats.failed} failed`);
 
   const discover = toBinary(DiscoverRequestSchema, create(DiscoverRequestSchema, { service: "svc-7", selector: "zone=a" }));
@@ -105,15 +105,23 @@ it("measures the registry", async () => {
   const answerFile = join(tmpdir(), `muster-discover-answer-${process.pid}.bin`);
   writeFileSync(answerFile, toBinary(DiscoverResponseSchema, discovered));
   const sameBytes = await startNoopGrpcServer(answerFile);
-  const sameBytesLoad = runH2load(load(sameBytes.url, "muster.v1.RegistryService/Discover", discover));
+  const sameBytesLoad = await runH2load(load(sameBytes.url, "muster.v1.RegistryService/Discover", discover));
   sameBytes.stop();
   rmSync(answerFile);
   record(`no-op @grpc/grpc-js answering the same ${toBinary(DiscoverResponseSchema, discovered).length}-byte Discover response`, `${sameBytesLoad.requestsPerSecond.toFixed(0)} req/s, p50 ${sameBytesLoad.p50Ms.toFixed(1)} ms, p99 ${sameBytesLoad.p99Ms.toFixed(1)} ms`);
-  const found = runH2load(load(url, "muster.v1.RegistryService/Discover", discover));
+  const found = await runH2load(load(url, "muster.v1.RegistryService/Discover", discover));
   record("Discover (1 of 100 services, selector, 50 of 10,000 instances), 200 concurrent", `${found.requestsPerSecond.toFixed(0)} req/s (${ratio(found.requestsPerSecond)}; ${((found.requestsPerSecond / sameBytesLoad.requestsPerSecond) * 100).toFixed(0)}% of grpc-js with the same answer), p50 ${found.p50Ms.toFixed(1)} ms, p99 ${found.p99Ms.toFixed(1)} ms`);
+  // Every heartbeat of an instance an answer shows changes that answer (its last_heartbeat_at), so reuse stops until the next Discover.
+  const beatShown = toBinary(HeartbeatRequestSchema, create(HeartbeatRequestSchema, { service: "svc-7", id: "i7" }));
+  expect(discovered.instances.map((instance) => instance.id)).toContain("i7");
+  const [foundWhileBeating, shownBeats] = await Promise.all([
+    runH2load(load(url, "muster.v1.RegistryService/Discover", discover)),
+    runH2load({ ...load(url, "muster.v1.RegistryService/Heartbeat", beatShown), connections: 10, streamsPerConnection: 1, requestsPerSecondPerConnection: 100 }),
+  ]);
+  record("Discover, the same, while one instance it shows heartbeats (1,000/s)", `${foundWhileBeating.requestsPerSecond.toFixed(0)} req/s (${ratio(foundWhileBeating.requestsPerSecond)}), p50 ${foundWhileBeating.p50Ms.toFixed(1)} ms, p99 ${foundWhileBeating.p99Ms.toFixed(1)} ms; ${shownBeats.requestsPerSecond.toFixed(0)} heartbeats/s`);
   // Latency at a steady load rather than in saturation, where it is only concurrency / throughput (Little's law).
   // (h2load's own pacing with 200 single-stream connections adds 10-20 ms even to a no-op server, so the 200 callers are 20 x 10 here too.)
-  const paced = runH2load({ ...load(url, "muster.v1.RegistryService/Discover", discover), requestsPerSecondPerConnection: discoverRate / 20 });
+  const paced = await runH2load({ ...load(url, "muster.v1.RegistryService/Discover", discover), requestsPerSecondPerConnection: discoverRate / 20 });
   record(`Discover paced at ${discoverRate} req/s, 200 concurrent callers`, `${paced.requestsPerSecond.toFixed(0)} req/s, p50 ${paced.p50Ms.toFixed(1)} ms, p99 ${paced.p99Ms.toFixed(1)} ms`);
 
   // Watch delivery: 1,000 watchers of one service, 100 changes; first read lean, then through full Connect clients.
@@ -157,7 +165,7 @@ it("measures the registry", async () => {
 
   // Durable registrations: each request has an empty id, so each is a new instance, synced.
   const registration = toBinary(RegisterRequestSchema, create(RegisterRequestSchema, { instance: { service: "bench", address: "10.0.0.1:80", ttl: durationFromMs(3_600_000) } }));
-  const registered = runH2load(load(url, "muster.v1.RegistryService/Register", registration));
+  const registered = await runH2load(load(url, "muster.v1.RegistryService/Register", registration));
   const status = await client.status({});
   record("Register, durable (new instance each, group commit)", `${registered.requestsPerSecond.toFixed(0)} req/s (${ratio(registered.requestsPerSecond)}), p50 ${registered.p50Ms.toFixed(1)} ms, p99 ${registered.p99Ms.toFixed(1)} ms; ${(Number(status.committedChanges) / Number(status.commits)).toFixed(1)} changes per synced commit`);
   await server.kill("SIGTERM");
@@ -180,5 +188,5 @@ it("measures the registry", async () => {
   await loaded.server.kill("SIGKILL");
 
   console.log(`\n| measured with BENCH_SECONDS=${seconds} npm run bench | result |\n|---|---|\n${rows.map(([what, value]) => `| ${what} | ${value} |`).join("\n")}\n`);
-  expect(beats.failed + found.failed + paced.failed + registered.failed).toBe(0);
+  expect(beats.failed + found.failed + foundWhileBeating.failed + shownBeats.failed + paced.failed + registered.failed).toBe(0);
 });

@@ -35,6 +35,10 @@ export class InstanceIndex {
     return [...this.services.keys()];
   }
 
+  hasService(service: string): boolean {
+    return this.services.has(service);
+  }
+
   get(service: string, id: string): InstanceRecord | undefined {
     return this.services.get(service)?.get(id);
   }

@@ -3,6 +3,7 @@ import type { ExpiryGuardPolicy, ExpiryHoldState } from "./expiry-guard.js";
 import type { Health, InstanceRecord } from "./instance.js";
 import type { LivenessPolicy } from "./instance-spec.js";
 import type { WatchLimits } from "./watch-stream.js";
+import type { AnswerCacheLimits } from "./answer-cache.js";
 
 /*
  * What the registry takes and gives: its options and the results of its calls.
@@ -26,6 +27,8 @@ export interface RegistryOptions {
   readonly expiryGuard?: ExpiryGuardPolicy;
   /** Told when mass-expiry protection starts or stops holding removals. */
   readonly onExpiryHoldChange?: (state: ExpiryHoldState) => void;
+  /** Default: 256 Discover answers of up to 1,000 instances each are reused while exact. */
+  readonly answerCache?: AnswerCacheLimits;
 }
 
 export interface Registered {

@@ -4,7 +4,7 @@ import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
 import { instanceKey, sameSpec, type Health, type InstanceRecord } from "./instance.js";
 import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
-import { applyHealthRules, LivenessTracker } from "./liveness.js";
+import { applyHealthRules, LivenessTracker, type Beat } from "./liveness.js";
 import { RegistryError } from "./registry-error.js";
 import type { RegistryStore } from "./registry-store.js";
 import { checkInstanceId, checkServiceName } from "./rules.js";
@@ -13,6 +13,7 @@ import { WatchHub } from "./watch-hub.js";
 import type { WatchStream } from "./watch-stream.js";
 import { GroupCommitter } from "./group-committer.js";
 import { defaultExpiryGuardPolicy, ExpiryGuard } from "./expiry-guard.js";
+import { AnswerCache } from "./answer-cache.js";
 import type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
 
 export type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
@@ -40,12 +41,14 @@ export class Registry {
   private readonly closeListeners = new Set<() => void>();
   /** The last copy of each record made with a newer heartbeat time, so readers keep getting the same object until the next beat. */
   private readonly refreshed = new WeakMap<InstanceRecord, InstanceRecord>();
+  private readonly answers: AnswerCache;
 
   private constructor(store: RegistryStore, revision: number, options: RegistryOptions) {
     this.clock = options.clock ?? systemClock;
     this.policy = options.liveness ?? defaultLivenessPolicy;
     this.revision = revision;
     this.log = new EventLog(options.historyLimit ?? 10_000);
+    this.answers = new AnswerCache(options.answerCache);
     this.hub = new WatchHub(
       this.clock,
       options.progressIntervalMs ?? 10_000,
@@ -84,7 +87,7 @@ export class Registry {
     const spec = validateInstanceSpec(input, this.policy);
     return this.committer.run((tx) => {
       const existing = tx.get(spec.service, spec.id);
-      const beat = this.liveness.beat(instanceKey(spec.service, spec.id));
+      const beat = this.beat(spec.service, instanceKey(spec.service, spec.id));
       if (existing !== undefined && sameSpec(existing, spec) && existing.health === "healthy") {
         return { instance: { ...existing, lastHeartbeatAt: beat.wall }, revision: existing.revision };
       }
@@ -113,13 +116,13 @@ export class Registry {
     const key = instanceKey(service, id);
     const current = this.index.get(service, id);
     if (current !== undefined && current.health === health && !this.committer.isInFlight(key)) {
-      this.liveness.beat(key);
+      this.beat(service, key);
       return Promise.resolve({ health, ttlMs: current.ttlMs, revision: current.revision });
     }
     return this.committer.run((tx) => {
       const instance = tx.get(service, id);
       if (instance === undefined) throw RegistryError.notFound(service, id);
-      const beat = this.liveness.beat(key);
+      const beat = this.beat(service, key);
       if (instance.health === health) return { health, ttlMs: instance.ttlMs, revision: instance.revision };
       const stored = tx.put("health-changed", { ...instance, health, lastHeartbeatAt: beat.wall }, instance);
       this.liveness.schedule(key, beat.monotonic + instance.ttlMs);
@@ -140,7 +143,7 @@ export class Registry {
 
   /** The matching instances, sorted by service and id, at one revision. */
   discover(spec: FilterSpec): Discovered {
-    return { instances: this.matching(compileFilter(spec)), revision: this.revision };
+    return this.answers.answer(spec, this.revision, () => ({ instances: this.matching(compileFilter(spec)), revision: this.revision }));
   }
 
   /**
@@ -246,8 +249,14 @@ export class Registry {
 
   private track(instance: InstanceRecord): void {
     const key = instanceKey(instance.service, instance.id);
-    const beat = this.liveness.beat(key);
+    const beat = this.beat(instance.service, key);
     this.liveness.schedule(key, beat.monotonic + instance.ttlMs);
+  }
+
+  /** Every heartbeat goes through here: it also retires the cached answers that showed the old time. */
+  private beat(service: string, key: string): Beat {
+    this.answers.beaten(service);
+    return this.liveness.beat(key);
   }
 
   private queueSweep(): void {
@@ -265,6 +274,7 @@ export class Registry {
     for (const event of tx.events) {
       if (event.type === "deregistered" || event.type === "expired") {
         this.liveness.forget(instanceKey(event.instance.service, event.instance.id));
+        if (!this.index.hasService(event.instance.service)) this.answers.forgetService(event.instance.service);
       }
     }
     this.log.append(tx.events);

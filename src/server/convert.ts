@@ -4,7 +4,8 @@ import type { FilterSpec } from "../domain/filter.js";
 import type { Health, InstanceRecord } from "../domain/instance.js";
 import { validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "../domain/instance-spec.js";
 import { RegistryError } from "../domain/registry-error.js";
-import { HealthStatus, InstanceSchema, type Instance } from "../../gen/muster/v1/registry_pb.js";
+import type { Discovered } from "../domain/registry-types.js";
+import { DiscoverResponseSchema, HealthStatus, InstanceSchema, type DiscoverResponse, type Instance } from "../../gen/muster/v1/registry_pb.js";
 
 /*
  * Conversions between the wire messages and the domain. The domain works in
@@ -87,6 +88,18 @@ export function instanceToWire(record: InstanceRecord): Instance {
       revision: BigInt(record.revision),
     });
     wireInstances.set(record, wire);
+  }
+  return wire;
+}
+
+/** The registry reuses an answer while it is exact, so each is converted (and, on the fast path, encoded) once. */
+const wireAnswers = new WeakMap<Discovered, DiscoverResponse>();
+
+export function discoveredToWire(discovered: Discovered): DiscoverResponse {
+  let wire = wireAnswers.get(discovered);
+  if (wire === undefined) {
+    wire = create(DiscoverResponseSchema, { instances: discovered.instances.map(instanceToWire), revision: BigInt(discovered.revision) });
+    wireAnswers.set(discovered, wire);
   }
   return wire;
 }

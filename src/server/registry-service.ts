@@ -5,6 +5,7 @@ import { musterVersion } from "../version.js";
 import { directorySize } from "./directory-size.js";
 import type { RegistryService } from "../../gen/muster/v1/registry_pb.js";
 import {
+  discoveredToWire,
   filterFromWire,
   healthFromWire,
   healthToWire,
@@ -45,8 +46,7 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
     },
 
     discover(request) {
-      const { instances, revision } = registry.discover(filterFromWire(request));
-      return { instances: instances.map(instanceToWire), revision: BigInt(revision) };
+      return discoveredToWire(registry.discover(filterFromWire(request)));
     },
 
     async *watch(request, context) {
