@@ -89,4 +89,19 @@ describe("a damaged data directory", () => {
     expectRefusal(await MusterProcess.serve({ MUSTER_DATA_DIR: dataDir }).exited, dataDir);
     expect((await repairAndServe(dataDir)).instances).toBe(registered - 1);
   });
+
+  it("repair refuses a directory that does not exist or holds no muster data, and creates nothing", async () => {
+    const parent = await tempDataDir();
+    const mistyped = join(parent, "muster-dta");
+    const missing = await MusterProcess.run(["repair", "--data-dir", mistyped]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim()).toBe(`muster: data directory ${mistyped} does not exist; there is nothing to repair`);
+    expect(await readdir(parent)).toEqual([]);
+
+    await writeFile(join(parent, "notes.txt"), "not a registry");
+    const empty = await MusterProcess.run(["repair", "--data-dir", parent]);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr.trim()).toBe(`muster: data directory ${parent} holds no muster data; there is nothing to repair`);
+    expect(await readdir(parent)).toEqual(["notes.txt"]);
+  });
 });

@@ -1,9 +1,10 @@
+import { readdir } from "node:fs/promises";
 import { ClassicLevel } from "classic-level";
 import { Level } from "level";
 import type { RegistryEvent } from "../domain/event.js";
 import type { InstanceRecord } from "../domain/instance.js";
 import { eventKey, eventPrefix, instancePrefix, revisionKey } from "./layout.js";
-import { explainOpenError } from "./store-error.js";
+import { explainOpenError, StoreError } from "./store-error.js";
 
 /** What `repairDataDirectory` kept and dropped. */
 export interface RepairReport {
@@ -23,6 +24,7 @@ export interface RepairReport {
  * damaged blocks are lost; the report says how much survived.
  */
 export async function repairDataDirectory(directory: string): Promise<RepairReport> {
+  await expectLevelFiles(directory);
   await ClassicLevel.repair(directory);
   const db = new Level(directory, { keyEncoding: "utf8", valueEncoding: "utf8" });
   try {
@@ -59,6 +61,21 @@ export async function repairDataDirectory(directory: string): Promise<RepairRepo
     return { instances: instances.length, events: kept.length, dropped: unreadable.length + cut.length, revision };
   } finally {
     await db.close();
+  }
+}
+
+/**
+ * LevelDB's repair creates what it does not find, so a mistyped path would
+ * be "repaired" into an empty registry. Any of LevelDB's own files is
+ * enough to go on: repair rebuilds the rest from them.
+ */
+async function expectLevelFiles(directory: string): Promise<void> {
+  const names = await readdir(directory).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    throw new StoreError("missing", `data directory ${directory} does not exist; there is nothing to repair`);
+  });
+  if (!names.some((name) => /^(CURRENT|MANIFEST-\d+|\d+\.(ldb|log|sst))$/.test(name))) {
+    throw new StoreError("missing", `data directory ${directory} holds no muster data; there is nothing to repair`);
   }
 }
 

@@ -2,7 +2,7 @@
  * Stable codes for why the data directory cannot be used, in the manner of
  * classic-level: callers branch on `code`, people read `message`.
  */
-export type StoreErrorCode = "locked" | "corrupt" | "io";
+export type StoreErrorCode = "locked" | "corrupt" | "io" | "missing";
 
 /** A persistence failure, phrased as a sentence a person can act on. */
 export class StoreError extends Error {
