@@ -40,7 +40,7 @@ describe("Discover's reused answers", () => {
   it("always equal what the registry holds: revision, instances, health and last heartbeat, through every kind of change", async () => {
     const clock = new FakeClock();
     // A small cache, so that evictions and answers too large to keep happen too.
-    const server = await TestRegistry.start({ registry: { clock, progressIntervalMs: 3_600_000, answerCache: { answers: 3, instancesPerAnswer: 3 } } });
+    const server = await TestRegistry.start({ registry: { clock, progressIntervalMs: 3_600_000, answerCache: { answers: 3, instances: 5 } } });
     const clients = new Map<string, ReturnType<TestRegistry["client"]>>();
     const clientFor = (transport: string) => {
       const client = clients.get(transport) ?? server.client(transport);
@@ -103,8 +103,8 @@ describe("Discover's reused answers", () => {
     );
   });
 
-  it("keeps at most its limit of answers, the newest, and none larger than its limit of instances", () => {
-    const cache = new AnswerCache({ answers: 2, instancesPerAnswer: 1 });
+  it("keeps the newest answers within its limits of answers and of instances in all", () => {
+    const cache = new AnswerCache({ answers: 2, instances: 3 });
     const spec = (service: string): FilterSpec => ({ service, selector: "", tags: [], version: "", capability: "", includeUnhealthy: false });
     let computed = 0;
     const answer = (size: number) => () => {
@@ -121,8 +121,15 @@ describe("Discover's reused answers", () => {
     expect(computed).toBe(3);
     expect(cache.answer(spec("a"), 7, answer(1))).not.toBe(first);
     expect(computed).toBe(4);
-    cache.answer(spec("big"), 7, answer(2));
-    cache.answer(spec("big"), 7, answer(2));
+    cache.answer(spec("big"), 7, answer(4));
+    cache.answer(spec("big"), 7, answer(4));
     expect(computed).toBe(6);
+    // Three instances in all: two answers of two instances are over that, so the older goes.
+    cache.answer(spec("pair"), 7, answer(2));
+    cache.answer(spec("other"), 7, answer(2));
+    cache.answer(spec("other"), 7, answer(2));
+    expect(computed).toBe(8);
+    cache.answer(spec("pair"), 7, answer(2));
+    expect(computed).toBe(9);
   });
 });

@@ -7,15 +7,15 @@ interface Entry {
   readonly answer: Discovered;
 }
 
-/** How many answers the cache keeps, and how large one may be. */
+/** How much the cache keeps; past either limit, the answers computed longest ago go first. */
 export interface AnswerCacheLimits {
-  /** Answers kept; the one computed longest ago goes first. Default 256. */
+  /** Answers kept. Default 256. */
   readonly answers: number;
-  /** Answers with more instances are not kept. Default 1,000. */
-  readonly instancesPerAnswer: number;
+  /** Instances in all kept answers together; a larger answer is not kept. Default 20,000. */
+  readonly instances: number;
 }
 
-export const defaultAnswerCacheLimits: AnswerCacheLimits = { answers: 256, instancesPerAnswer: 1_000 };
+export const defaultAnswerCacheLimits: AnswerCacheLimits = { answers: 256, instances: 20_000 };
 
 /**
  * Discover's recent answers, reused while they are exact. An answer shows
@@ -24,14 +24,16 @@ export const defaultAnswerCacheLimits: AnswerCacheLimits = { answers: 256, insta
  * for a filter without one) beats. Callers polling the same filter then
  * share one answer object, which the server encodes once.
  *
- * Bounded by `AnswerCacheLimits`, so the worst case is their product in
- * references to records the registry holds anyway, plus one encoding each.
+ * Bounded by `AnswerCacheLimits`: the records are the registry's own, so
+ * what the cache adds is about one encoded instance (100-200 bytes) per
+ * instance it counts.
  */
 export class AnswerCache {
   private readonly answers = new Map<string, Entry>();
   /** Beats so far per service with instances; a count only ever compared for equality. */
   private readonly serviceBeats = new Map<string, number>();
   private allBeats = 0;
+  private instancesKept = 0;
 
   constructor(private readonly limits: AnswerCacheLimits = defaultAnswerCacheLimits) {}
 
@@ -42,10 +44,14 @@ export class AnswerCache {
     const cached = this.answers.get(key);
     if (cached !== undefined && cached.revision === revision && cached.beats === beats) return cached.answer;
     const answer = compute();
-    this.answers.delete(key);
-    if (answer.instances.length <= this.limits.instancesPerAnswer) {
+    if (cached !== undefined) this.drop(key, cached);
+    if (answer.instances.length <= this.limits.instances) {
       this.answers.set(key, { revision, beats, answer });
-      if (this.answers.size > this.limits.answers) this.answers.delete(this.answers.keys().next().value as string);
+      this.instancesKept += answer.instances.length;
+      for (const [oldest, entry] of this.answers) {
+        if (this.answers.size <= this.limits.answers && this.instancesKept <= this.limits.instances) break;
+        this.drop(oldest, entry);
+      }
     }
     return answer;
   }
@@ -63,6 +69,11 @@ export class AnswerCache {
    */
   forgetService(service: string): void {
     this.serviceBeats.delete(service);
+  }
+
+  private drop(key: string, entry: Entry): void {
+    this.answers.delete(key);
+    this.instancesKept -= entry.answer.instances.length;
   }
 
   private beatsOf(service: string): number {

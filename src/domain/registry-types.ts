@@ -27,7 +27,7 @@ export interface RegistryOptions {
   readonly expiryGuard?: ExpiryGuardPolicy;
   /** Told when mass-expiry protection starts or stops holding removals. */
   readonly onExpiryHoldChange?: (state: ExpiryHoldState) => void;
-  /** Default: 256 Discover answers of up to 1,000 instances each are reused while exact. */
+  /** Default: up to 256 Discover answers, 20,000 instances in all, are reused while exact. */
   readonly answerCache?: AnswerCacheLimits;
 }
 
