@@ -47,6 +47,8 @@ describe("Discover's reused answers", () => {
       clients.set(transport, client);
       return client;
     };
+    // One registry and one model through every run, so each run starts where the last left off
+    // (more state to get wrong; a failing run's shrunk example may need the runs before it).
     const model = new Map<string, Modelled>();
     let revision = 0n;
     const seen = (written: bigint) => (revision = written > revision ? written : revision);
