@@ -141,7 +141,11 @@ export class Registry {
     });
   }
 
-  /** The matching instances, sorted by service and id, at one revision. */
+  /**
+   * The matching instances, sorted by service and id, at one revision. While
+   * nothing it shows has changed, the same filter gets the same (readonly)
+   * answer object back.
+   */
   discover(spec: FilterSpec): Discovered {
     return this.answers.answer(spec, this.revision, () => ({ instances: this.matching(compileFilter(spec)), revision: this.revision }));
   }
