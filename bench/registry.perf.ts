@@ -10,10 +10,10 @@ import { createRegistryClient, type RegistryClient } from "../src/client/registr
 import { LevelStore } from "../src/store/level-store.js";
 import { DiscoverRequestSchema, DiscoverResponseSchema, HeartbeatRequestSchema, RegisterRequestSchema, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
 import { MusterProcess } from "../test/support/registry-process.js";
+import { openLeanWatchers } from "../test/support/lean-watchers.js";
 import { residentMiB } from "../test/support/machine.js";
 import { tempDataDir } from "../test/support/test-registry.js";
 import { percentile, runH2load, type Load } from "./h2load.js";
-import { openLeanWatchers } from "./lean-watchers.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 /** Discover requests per second in the paced run, spread over its 20 connections x 10 streams. */

@@ -1,5 +1,5 @@
 import type http2 from "node:http2";
-import { fromBinary, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
+import { fromBinary, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { toConnectError } from "./error-interceptor.js";
@@ -106,11 +106,27 @@ async function answerOnce({ method, handler }: Route, request: Message, context:
 }
 
 async function streamAnswers({ method, handler }: Route, request: Message, context: HandlerContext, call: GrpcStreamCall): Promise<void> {
-  for await (const answer of handler(request, context) as AsyncIterable<Message>) {
-    if (!call.open) return;
-    if (!call.write(grpcFrameOf(method.output, answer))) await call.drained();
+  const answers = (handler(request, context) as AsyncIterable<Message>)[Symbol.asyncIterator]();
+  while (await writeNextAnswer(answers, method.output, call)) {
+    if (!call.open) {
+      await answers.return?.();
+      return;
+    }
   }
   call.finish();
+}
+
+/**
+ * Writes the stream's next answer; false once there is none. It is a call
+ * of its own so that no answer stays referenced while the stream waits for
+ * the next one: a `for await` loop keeps its last answer, and an idle
+ * watcher's last answer is often its whole snapshot.
+ */
+async function writeNextAnswer(answers: AsyncIterator<Message>, output: DescMessage, call: GrpcStreamCall): Promise<boolean> {
+  const next = await answers.next();
+  if (next.done === true) return false;
+  if (call.open && !call.write(grpcFrameOf(output, next.value))) await call.drained();
+  return true;
 }
 
 /**

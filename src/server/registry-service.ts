@@ -12,7 +12,7 @@ import {
   instanceFromWire,
   instanceToWire,
 } from "./convert.js";
-import { watchBatchToWire } from "./watch-answers.js";
+import { watchAnswers } from "./watch-answers.js";
 
 /** What Status reports about the serving process, beyond the registry's own counts. */
 export interface ServerFacts {
@@ -49,17 +49,15 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
       return discoveredToWire(registry.discover(filterFromWire(request)));
     },
 
-    async *watch(request, context) {
+    watch(request, context) {
       const since = request.sinceRevision > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(request.sinceRevision);
       const stream = registry.watch(filterFromWire(request), since);
       const stop = () => void stream.return();
       context.signal.addEventListener("abort", stop, { once: true });
-      try {
-        for await (const batch of stream) yield watchBatchToWire(batch);
-      } finally {
+      return watchAnswers(stream, () => {
         context.signal.removeEventListener("abort", stop);
         stop();
-      }
+      });
     },
 
     async status() {

@@ -45,8 +45,46 @@ function eventToWire(watchEvent: WatchEvent): Event {
   return wire;
 }
 
+/**
+ * A watch stream's batches as wire answers, each made when it is read.
+ * `release` runs once, when the stream ends, fails, or its reader stops.
+ *
+ * Not an async generator: a suspended generator keeps its last batch
+ * referenced until the next one, and an idle watcher's last batch is often
+ * its whole snapshot, held for as long as it stays connected.
+ */
+export function watchAnswers(stream: AsyncIterator<WatchBatch>, release: () => void): AsyncIterableIterator<WatchResponse> {
+  let released = false;
+  const releaseOnce = () => {
+    if (!released) release();
+    released = true;
+  };
+  return {
+    async next() {
+      try {
+        const next = await stream.next();
+        if (next.done === true) {
+          releaseOnce();
+          return { value: undefined, done: true };
+        }
+        return { value: watchBatchToWire(next.value), done: false };
+      } catch (error) {
+        releaseOnce();
+        throw error;
+      }
+    },
+    return() {
+      releaseOnce();
+      return Promise.resolve({ value: undefined, done: true });
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
 /** A live change usually reaches every watcher as the same one-event answer: that answer is made once. */
-export function watchBatchToWire(batch: WatchBatch): WatchResponse {
+function watchBatchToWire(batch: WatchBatch): WatchResponse {
   const only = batch.events.length === 1 ? batch.events[0] : undefined;
   if (only === undefined || batch.snapshot || batch.more) return newWatchResponse(batch);
   let answers = oneEventAnswers.get(only);

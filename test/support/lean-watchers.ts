@@ -1,13 +1,14 @@
 import http2 from "node:http2";
 import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
-import { WatchRequestSchema, WatchResponseSchema, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
+import { WatchRequestSchema, WatchResponseSchema, type WatchResponse } from "../../gen/muster/v1/registry_pb.js";
 
 /**
- * Many gRPC Watch streams over a few HTTP/2 connections, read straight off
- * the streams: frames are cut by their length prefix and decoded, nothing
- * more. One Node process running 1,000 full Connect clients spends more per
+ * Many gRPC Watch streams over a few HTTP/2 connections, read straight off the
+ * streams: frames are cut by their length prefix and decoded, nothing more.
+ * One Node process running 1,000 full Connect clients spends more per
  * message than the registry does, so this is the load generator for
- * delivery latency, as h2load is for unary calls.
+ * delivery latency, as h2load is for unary calls. It keeps nothing of what
+ * it reads, so a test can weigh what the server keeps.
  */
 export function openLeanWatchers(url: string, request: MessageInitShape<typeof WatchRequestSchema>, watchers: number, connections: number, onMessage: (message: WatchResponse, receivedAt: number) => void): { close: () => void } {
   const sessions = Array.from({ length: connections }, () => http2.connect(url));
