@@ -192,11 +192,16 @@ it("measures the registry", async () => {
     await store.commit({ revision: start + 10_000, puts, deletes: [], events: [], dropEventsThrough: 0 });
   }
   await store.close();
-  const loaded = await timeToFirstCall(big);
-  record("start to first answered call, 100,000 persisted instances", `${loaded.ms.toFixed(0)} ms`);
-  const bigRss = residentMiB(loaded.server.pid);
+  const loadedStarts: number[] = [];
+  let bigRss = 0;
+  for (let i = 0; i < 3; i++) {
+    const loaded = await timeToFirstCall(big);
+    loadedStarts.push(loaded.ms);
+    bigRss = residentMiB(loaded.server.pid);
+    await loaded.server.kill("SIGKILL");
+  }
+  record("start to first answered call, 100,000 persisted instances (median of 3)", `${median(loadedStarts).toFixed(0)} ms (${loadedStarts.map((ms) => ms.toFixed(0)).join(", ")})`);
   record("resident memory, 100,000 instances", `${bigRss.toFixed(0)} MiB, about ${(((bigRss - idle) * 1024 * 1024) / 100_000).toFixed(0)} bytes per instance`);
-  await loaded.server.kill("SIGKILL");
 
   console.log(`\n| measured with BENCH_SECONDS=${seconds} npm run bench | result |\n|---|---|\n${rows.map(([what, value]) => `| ${what} | ${value} |`).join("\n")}\n`);
   expect(beats.failed + found.failed + foundWhileBeating.failed + shownBeats.failed + paced.failed + registered.failed).toBe(0);
