@@ -84,7 +84,7 @@ export class LevelStore implements RegistryStore {
     const values: T[] = [];
     const iterator = this.db.iterator(rangeOf(prefix));
     try {
-      // A thousand entries per call: one promise each, not one per entry (100,000 instances load about 100 ms sooner).
+      // A thousand entries per call: one promise each, not one per entry (100,000 instances load about 65 ms sooner).
       for (let entries = await iterator.nextv(1000); entries.length > 0; entries = await iterator.nextv(1000)) {
         for (const [key, value] of entries) {
           try {
