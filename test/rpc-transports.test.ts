@@ -49,6 +49,8 @@ describe.each(Object.keys(transports))("every RPC over %s", (transport) => {
     expect(removed.events[0]).toMatchObject({ type: EventType.DEREGISTERED, removed: true, revision: 3n });
     expect((await client.discover({ service: "payments" })).instances).toEqual([]);
     abort.abort();
+    // The cancelled Watch leaves no watcher behind on the server.
+    await expect.poll(() => server.registry.stats().watchers).toBe(0);
   });
 
   it("answers INVALID_ARGUMENT and NOT_FOUND with the proper codes", async () => {
