@@ -38,8 +38,7 @@ export function grpcFrameOf<Desc extends DescMessage>(schema: Desc, answer: Mess
 }
 
 /** The message without its repeated message fields, then each of their elements. */
-function encodedParts<Desc extends DescMessage>(schema: Desc, init: MessageShape<Desc> | MessageInitShape<Desc>): Uint8Array[] {
-  const message: Message = isMessage(init, schema) ? init : create(schema, init);
+function encodedParts<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Uint8Array[] {
   const fields = message as unknown as Record<string, unknown>;
   const elements: Uint8Array[] = [];
   let rest: Record<string, unknown> | undefined;
