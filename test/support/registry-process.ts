@@ -18,13 +18,18 @@ export interface Exit {
 export class MusterProcess {
   private stdout = "";
   private stderr = "";
+  private closed = false;
   readonly exited: Promise<Exit>;
 
   private constructor(private readonly child: ChildProcess) {
     child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (this.stdout += chunk));
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (this.stderr += chunk));
+    // "close", not "exit": only then has all of the child's output been read.
     this.exited = new Promise((resolve) => {
-      child.on("exit", (code, signal) => resolve({ code, signal, stdout: this.stdout, stderr: this.stderr }));
+      child.once("close", (code, signal) => {
+        this.closed = true;
+        resolve({ code, signal, stdout: this.stdout, stderr: this.stderr });
+      });
     });
   }
 
@@ -62,16 +67,36 @@ export class MusterProcess {
     return this.stdout.split("\n").filter((line) => line !== "");
   }
 
-  /** Waits for a stdout line that passes `test`. */
-  async line(test: (line: string) => boolean, timeoutMs = 15_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const found = this.lines().find(test);
-      if (found !== undefined) return found;
-      if (this.child.exitCode !== null) throw new Error(`muster exited: ${this.stdout}${this.stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`no matching line within ${timeoutMs}ms; stdout: ${this.stdout} stderr: ${this.stderr}`);
+  /** Waits for a stdout line that passes `test`, looking as each chunk arrives (the start-up benchmark times this). */
+  line(test: (line: string) => boolean, timeoutMs = 15_000): Promise<string> {
+    const { child } = this;
+    return new Promise((resolve, reject) => {
+      const look = () => {
+        const found = this.lines().find(test);
+        if (found === undefined) return;
+        stop();
+        resolve(found);
+      };
+      const exited = () => {
+        stop();
+        reject(new Error(`muster exited: ${this.stdout}${this.stderr}`));
+      };
+      const timer = setTimeout(() => {
+        stop();
+        reject(new Error(`no matching line within ${timeoutMs}ms; stdout: ${this.stdout} stderr: ${this.stderr}`));
+      }, timeoutMs);
+      const stop = () => {
+        clearTimeout(timer);
+        child.stdout?.off("data", look);
+        child.off("close", exited);
+      };
+      // Registered after the constructor's listener, so each chunk is in this.stdout before `look` runs.
+      child.stdout?.on("data", look);
+      // "close" comes after the last of stdout has been read.
+      child.once("close", exited);
+      look();
+      if (this.closed) exited();
+    });
   }
 
   kill(signal: NodeJS.Signals): Promise<Exit> {
