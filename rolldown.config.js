@@ -2,14 +2,33 @@
 import { defineConfig } from "rolldown";
 
 /**
- * Bundles the `muster` executable (dist/bin/) from tsc's output: Node's ESM
- * loader spends more time finding and linking several hundred small modules
- * than running them, about a third of start-up. Packages with native code or
- * loaded only on demand stay outside. dist/src stays as it is for the library.
+ * Bundles the `muster` executable (dist/bin/) from tsc's output. Node spends
+ * more time finding and linking several hundred small modules than running
+ * them, and one CommonJS file can be compiled with a code cache
+ * (`src/cli/bin.ts`). LevelDB's JavaScript is bundled too; only its native
+ * binding, which finds its prebuilt binary beside itself, stays in
+ * node_modules, with pino-pretty (loaded only for a terminal) and grpc-js.
+ * dist/src stays as it is for the library.
  */
-export default defineConfig({
-  input: { muster: "dist/src/cli/bin.js" },
-  platform: "node",
-  external: [/^(level|classic-level|pino-pretty|@grpc\/grpc-js)(\/|$)/, /^node:/],
-  output: { dir: "dist/bin", format: "esm", chunkFileNames: "[name].js", sourcemap: true },
-});
+export default defineConfig([
+  {
+    input: { main: "dist/src/cli/main.js" },
+    platform: "node",
+    external: [/^(pino-pretty|@grpc\/grpc-js)(\/|$)/, /^node:/],
+    plugins: [
+      {
+        name: "leveldb-native-binding",
+        resolveId(source, importer) {
+          return source === "./binding" && importer?.includes("/classic-level/") === true ? { id: "classic-level/binding.js", external: true } : null;
+        },
+      },
+    ],
+    output: { dir: "dist/bin", format: "cjs", entryFileNames: "[name].cjs", dynamicImportInCjs: false, sourcemap: true },
+  },
+  {
+    input: { muster: "dist/src/cli/bin.js" },
+    platform: "node",
+    external: [/^node:/],
+    output: { dir: "dist/bin", format: "cjs", entryFileNames: "[name].cjs" },
+  },
+]);

@@ -36,17 +36,24 @@ function debugging(): boolean {
   return level === "debug" || level === "trace";
 }
 
-try {
-  await program.parseAsync();
-  process.exit(0);
-} catch (error) {
-  if (error instanceof CommanderError) process.exit(error.exitCode);
-  if (error instanceof CliError) {
-    process.stderr.write(`muster: ${error.message}\n`);
-    if (debugging() && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
-    process.exit(error.exitCode);
+/**
+ * Runs the `muster` command line on `process.argv` and exits the process
+ * with its status. The executable (`bin.ts`) calls it once it has loaded the
+ * bundle.
+ */
+export async function runCli(): Promise<never> {
+  try {
+    await program.parseAsync();
+    process.exit(0);
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode);
+    if (error instanceof CliError) {
+      process.stderr.write(`muster: ${error.message}\n`);
+      if (debugging() && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
+      process.exit(error.exitCode);
+    }
+    process.stderr.write(`muster: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (debugging() && error instanceof Error && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
+    process.exit(1);
   }
-  process.stderr.write(`muster: unexpected error: ${error instanceof Error ? error.message : String(error)}\n`);
-  if (debugging() && error instanceof Error && error.stack !== undefined) process.stderr.write(`${error.stack}\n`);
-  process.exit(1);
 }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 /** The built `muster` binary: what package.json's bin and `npm start` run. */
-export const musterBin = fileURLToPath(new URL("../../dist/bin/muster.js", import.meta.url));
+export const musterBin = fileURLToPath(new URL("../../dist/bin/muster.cjs", import.meta.url));
 
 export interface Exit {
   readonly code: number | null;

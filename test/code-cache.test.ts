@@ -1,0 +1,79 @@
+import { execFile } from "node:child_process";
+import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { musterVersion } from "../src/version.js";
+import { musterBin } from "./support/registry-process.js";
+
+const run = promisify(execFile);
+const dist = fileURLToPath(new URL("../dist/", import.meta.url));
+const cacheName = `main.cjs.${process.version}-${process.arch}.cache`;
+const copies: string[] = [];
+
+/**
+ * The built executable copied into a folder of its own under dist/ (so its
+ * packages still resolve), where a test can spoil the cache without touching
+ * the one the rest of the suite starts with.
+ */
+async function copyOfExecutable(): Promise<string> {
+  const folder = await mkdtemp(join(dist, "code-cache-test-"));
+  copies.push(folder);
+  await copyFile(musterBin, join(folder, "muster.cjs"));
+  await copyFile(join(musterBin, "..", "main.cjs"), join(folder, "main.cjs"));
+  return folder;
+}
+
+async function muster(folder: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, [join(folder, "muster.cjs"), ...args]);
+  return stdout;
+}
+
+/** The inode changes whenever the cache is written anew (a rename), and only then. */
+async function cacheInode(folder: string): Promise<number> {
+  return (await stat(join(folder, cacheName))).ino;
+}
+
+afterEach(async () => {
+  await Promise.all(copies.splice(0).map((folder) => rm(folder, { recursive: true, force: true })));
+});
+
+describe("the executable's code cache", () => {
+  it("is written by the first start and used, not rewritten, by the next", async () => {
+    const folder = await copyOfExecutable();
+    expect(await muster(folder, "--version")).toBe(`${musterVersion}\n`);
+    const written = await cacheInode(folder);
+    expect((await stat(join(folder, cacheName))).size).toBeGreaterThan(100_000);
+
+    expect(await muster(folder, "--version")).toBe(`${musterVersion}\n`);
+    expect(await cacheInode(folder)).toBe(written);
+  });
+
+  it("is replaced when damaged, and the executable still starts", async () => {
+    const folder = await copyOfExecutable();
+    await muster(folder, "--version");
+    const cacheFile = join(folder, cacheName);
+    // Keep the first line (which names the bundle it was made from) and spoil what V8 reads.
+    const cache = await readFile(cacheFile);
+    const body = cache.indexOf(10) + 1;
+    await writeFile(cacheFile, Buffer.concat([cache.subarray(0, body), Buffer.alloc(cache.length - body, 0x5a)]));
+    const spoiled = await cacheInode(folder);
+    expect(await muster(folder, "--version")).toBe(`${musterVersion}\n`);
+    expect(await cacheInode(folder)).not.toBe(spoiled);
+
+    await writeFile(cacheFile, "not a cache");
+    expect(await muster(folder, "--version")).toBe(`${musterVersion}\n`);
+    expect((await stat(cacheFile)).size).toBeGreaterThan(100_000);
+  });
+
+  it("never runs code cached from an earlier build of the same length", async () => {
+    const folder = await copyOfExecutable();
+    expect(await muster(folder, "--help")).toContain("a service registry for services and AI agents");
+    // V8 itself compares only the source's length: this rebuild is as long as the cached one.
+    const bundle = join(folder, "main.cjs");
+    const rebuilt = (await readFile(bundle, "utf8")).replace("a service registry for services and AI agents", "A SERVICE REGISTRY FOR SERVICES AND AI AGENTS");
+    await writeFile(bundle, rebuilt);
+    expect(await muster(folder, "--help")).toContain("A SERVICE REGISTRY FOR SERVICES AND AI AGENTS");
+  });
+});
