@@ -1,10 +1,12 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import { grpcClient } from "./support/clients.js";
-import { MusterProcess, type Exit } from "./support/registry-process.js";
+import { musterBin, MusterProcess, type Exit } from "./support/registry-process.js";
 import { freePort } from "./support/machine.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 
@@ -214,6 +216,24 @@ describe("muster CLI errors", () => {
       expectOneLineError(await MusterProcess.run(["register", "Bad_Name", "--address", "10.0.0.1:80"], env), "the registry rejected the instance: instance.service: must be a DNS-1123 label");
       expectOneLineError(await MusterProcess.run(["deregister", "payments", "ghost"], env), "instance payments/ghost is not registered");
       expectOneLineError(await MusterProcess.run(["ls", "--selector", "env in (a"], env), "selector: must be a label selector");
+    } finally {
+      await server.kill("SIGTERM");
+    }
+  });
+
+  it("ends quietly when its reader stops early, as `muster ls | head -1` does", async () => {
+    const { env, server } = await serving();
+    try {
+      await grpcClient(env.MUSTER_REGISTRY ?? "").register({ instance: { service: "payments", address: "10.0.0.1:80" } });
+      for (const args of [["ls"], ["--help"]]) {
+        const child = spawn(process.execPath, [musterBin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+        // Closed before the child has even loaded, so its first write meets a reader that is gone.
+        child.stdout.destroy();
+        let stderr = "";
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+        const [code] = (await once(child, "exit")) as [number | null];
+        expect({ args, code, stderr }).toEqual({ args, code: 0, stderr: "" });
+      }
     } finally {
       await server.kill("SIGTERM");
     }

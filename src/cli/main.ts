@@ -42,6 +42,11 @@ function debugging(): boolean {
  * bundle.
  */
 export async function runCli(): Promise<never> {
+  // A reader that stops early (`muster ls | head -1`) has all it wanted: end quietly, not with a stack trace.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(0);
+  });
   try {
     await program.parseAsync();
     process.exit(0);
