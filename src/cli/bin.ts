@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,17 +27,18 @@ type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: { expor
  * Runs a CommonJS file as Node would, but compiled with the code cache kept
  * beside it when that cache was made from this very file by this very Node.
  * V8 itself compares only the source's length, so the cache's first line
- * names the file's size and modification time too. Each Node version and
- * architecture has a cache file of its own, so switching between them does
- * not throw the others away. A missing, stale or damaged cache costs one
- * normal compile and is written anew; a folder that cannot be written (a
- * read-only install) only means no cache.
+ * names the file's SHA-256 (under a millisecond; sizes and modification
+ * times repeat: npm packs every file with the same date). Each Node version
+ * and architecture has a cache file of its own, so switching between them
+ * does not throw the others away. A missing, stale or damaged cache costs
+ * one normal compile and is written anew; a folder that cannot be written
+ * (a read-only install) only means no cache.
  */
 function loadWithCodeCache(file: string): unknown {
-  const source = readFileSync(file, "utf8");
-  const { size, mtimeMs } = statSync(file);
+  const bytes = readFileSync(file);
+  const source = bytes.toString("utf8");
   const cacheFile = `${file}.${process.version}-${process.arch}.cache`;
-  const header = Buffer.from(`muster code cache ${process.version} ${process.arch} ${size} ${mtimeMs}\n`);
+  const header = Buffer.from(`muster code cache ${process.version} ${process.arch} sha256:${createHash("sha256").update(bytes).digest("hex")}\n`);
   const cachedData = readCache(cacheFile, header);
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   const loaded = { exports: {} as unknown };
