@@ -19,7 +19,7 @@ export default defineConfig([
       {
         name: "leveldb-native-binding",
         resolveId(source, importer) {
-          return source === "./binding" && importer?.includes("/classic-level/") === true ? { id: "classic-level/binding.js", external: true } : null;
+          return source === "./binding" && importer !== undefined && /[\\/]classic-level[\\/]/.test(importer) ? { id: "classic-level/binding.js", external: true } : null;
         },
       },
     ],
