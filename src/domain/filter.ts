@@ -1,4 +1,4 @@
-import type semver from "semver";
+import type Range from "semver/classes/range.js";
 import type { InstanceRecord } from "./instance.js";
 import type { IndexHint } from "./instance-index.js";
 import { parseSelector, selectorMatches, type Selector } from "./selector.js";
@@ -50,7 +50,7 @@ class CompiledFilter implements Filter {
   constructor(
     private readonly spec: FilterSpec,
     private readonly selector: Selector,
-    private readonly range: semver.Range | undefined,
+    private readonly range: Range | undefined,
   ) {
     this.service = spec.service === "" ? undefined : spec.service;
     this.labels = selector.flatMap((requirement) => (requirement.op === "in" ? [[requirement.key, requirement.values] as const] : []));

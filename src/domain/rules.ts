@@ -1,5 +1,7 @@
 import { isIP } from "node:net";
-import semver from "semver";
+// Only the parts of semver muster uses: its index loads every function it has (about 2 ms of start-up).
+import Range from "semver/classes/range.js";
+import parseSemver from "semver/functions/parse.js";
 import { RegistryError } from "./registry-error.js";
 
 /**
@@ -109,20 +111,20 @@ export function checkAddress(field: string, value: string): void {
 }
 
 export function checkVersion(field: string, value: string): void {
-  // semver.parse tolerates a leading 'v' or '=' and surrounding space; muster stores versions exactly.
-  if (value !== "" && (semver.parse(value) === null || !/^[0-9]/.test(value) || value.trim() !== value)) {
+  // semver's parse tolerates a leading 'v' or '=' and surrounding space; muster stores versions exactly.
+  if (value !== "" && (parseSemver(value) === null || !/^[0-9]/.test(value) || value.trim() !== value)) {
     throw RegistryError.invalid(field, "must be a semantic version such as 1.4.2 (no leading 'v')", value);
   }
 }
 
 /** Parses a semver range once, so matching many instances is cheap. */
-export function parseVersionRange(field: string, value: string): semver.Range | undefined {
+export function parseVersionRange(field: string, value: string): Range | undefined {
   if (value === "") return undefined;
   if (value.length > limits.versionRangeLength) {
     throw RegistryError.invalid(field, `must be at most ${limits.versionRangeLength} characters`);
   }
   try {
-    return new semver.Range(value);
+    return new Range(value);
   } catch {
     throw RegistryError.invalid(field, "must be a semantic version range such as '>=1.2 <2' or '^1.4'", value);
   }
