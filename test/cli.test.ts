@@ -222,9 +222,9 @@ describe("muster CLI errors", () => {
   });
 
   it("ends quietly when its reader stops early, as `muster ls | head -1` does", async () => {
-    const { env, server } = await serving();
+    const { url, env, server } = await serving();
     try {
-      await grpcClient(env.MUSTER_REGISTRY ?? "").register({ instance: { service: "payments", address: "10.0.0.1:80" } });
+      await grpcClient(url).register({ instance: { service: "payments", address: "10.0.0.1:80" } });
       for (const args of [["ls"], ["--help"]]) {
         const child = spawn(process.execPath, [musterBin, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
         // Closed before the child has even loaded, so its first write meets a reader that is gone.
