@@ -188,6 +188,8 @@ describe("muster CLI errors", () => {
     expectOneLineError(await MusterProcess.run(["serve", "--config", await write("bad.json", "{addr:")]), "is not valid JSON");
     expectOneLineError(await MusterProcess.run(["serve", "--config", await write("odd.json", '{"port": 1}')]), 'unknown setting "port"');
     expectOneLineError(await MusterProcess.run(["serve", "--log-level", "loud", "--addr", "127.0.0.1:0"]), "log level must be one of");
+    expectOneLineError(await MusterProcess.run(["serve", "--config", await write("release.json", '{"idleMemoryReleaseSeconds": -1}')]), "idle memory release must be a whole number of seconds, 0 to turn it off");
+    expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0"], { MUSTER_IDLE_MEMORY_RELEASE_SECONDS: "soon" }), '(got "soon")');
   });
 
   it("explains an unreachable registry and invalid flag values in one line each", async () => {

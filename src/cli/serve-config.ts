@@ -13,7 +13,8 @@ export interface ServeConfig {
   readonly historyLimit: number;
   /** The share of instances silent at once that holds expiry. */
   readonly massExpiryThreshold: number;
-  /** A second port for plain gRPC through @grpc/grpc-js, if any. */
+  /** Quiet seconds after which the process hands a burst's memory back; 0 never does. */
+  readonly idleMemoryReleaseSeconds: number;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -26,9 +27,10 @@ export interface ServeSettings {
   logLevel?: string | undefined;
   historyLimit?: string | undefined;
   massExpiryThreshold?: string | undefined;
+  idleMemoryReleaseSeconds?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5" };
 const settingNames = Object.keys(defaults);
 
 /** The MUSTER_* environment variables, as settings. */
@@ -39,6 +41,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     logLevel: env.MUSTER_LOG_LEVEL,
     historyLimit: env.MUSTER_HISTORY_LIMIT,
     massExpiryThreshold: env.MUSTER_MASS_EXPIRY_THRESHOLD,
+    idleMemoryReleaseSeconds: env.MUSTER_IDLE_MEMORY_RELEASE_SECONDS,
   };
 }
 
@@ -87,5 +90,9 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   if (!(massExpiryThreshold > 0 && massExpiryThreshold <= 1)) {
     throw new CliError(`mass expiry threshold must be a share above 0 and at most 1, such as 0.5 (got "${pick("massExpiryThreshold")}")`);
   }
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold };
+  const idleMemoryReleaseSeconds = Number(pick("idleMemoryReleaseSeconds"));
+  if (!Number.isInteger(idleMemoryReleaseSeconds) || idleMemoryReleaseSeconds < 0) {
+    throw new CliError(`idle memory release must be a whole number of seconds, 0 to turn it off (got "${pick("idleMemoryReleaseSeconds")}")`);
+  }
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds };
 }

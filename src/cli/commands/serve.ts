@@ -5,6 +5,7 @@ import { defaultExpiryGuardPolicy } from "../../domain/expiry-guard.js";
 import { ListenError, startRegistryServer } from "../../server/registry-server.js";
 import { StoreError } from "../../store/store-error.js";
 import { CliError } from "../cli-error.js";
+import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
 import { logLevels, resolveServeConfig, settingsFromEnv, settingsFromFile, type LogLevel } from "../serve-config.js";
 
 /** How long shutdown may take before the process exits regardless. */
@@ -24,7 +25,7 @@ export function serveCommand(): Command {
     .option("--addr <host:port>", "where to listen (MUSTER_ADDR; default 127.0.0.1:6878)")
     .option("--data-dir <dir>", "the LevelDB directory (MUSTER_DATA_DIR; default ./muster-data)")
     .option("--log-level <level>", `one of ${logLevels.join(", ")} (MUSTER_LOG_LEVEL; default info)`)
-    .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5} (MUSTER_CONFIG)')
+    .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
@@ -39,9 +40,11 @@ export function serveCommand(): Command {
         throw error;
       });
       keepShortLivedObjectsYoung();
+      const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger) : () => undefined;
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           logger.info({ signal }, "shutting down");
+          stopReleasing();
           setTimeout(() => {
             logger.error(`shutdown took longer than ${shutdownDeadlineMs / 1000}s; exiting anyway`);
             process.exit(1);
