@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import { grpcClient } from "./support/clients.js";
 import { musterBin, MusterProcess, type Exit } from "./support/registry-process.js";
-import { freePort } from "./support/machine.js";
+import { freePort, residentMiB } from "./support/machine.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 
 /** One line on stderr, non-zero exit, no stack trace. */
@@ -62,8 +62,13 @@ describe("muster CLI against a served registry", () => {
       ]);
 
       const status = await MusterProcess.run(["status", "-o", "json"], env);
-      expect(JSON.parse(status.stdout)).toMatchObject({ revision: "4", services: 2, instances: 3, healthy: 2, unhealthy: 1, version: "0.1.0" });
+      const statusJson = JSON.parse(status.stdout) as { residentBytes: string };
+      expect(statusJson).toMatchObject({ revision: "4", services: 2, instances: 3, healthy: 2, unhealthy: 1, version: "0.1.0" });
+      // The registry's own reading of its memory, against the kernel's.
+      expect(Number(statusJson.residentBytes) / 1024 / 1024).toBeGreaterThan(residentMiB(server.pid) * 0.8);
+      expect(Number(statusJson.residentBytes) / 1024 / 1024).toBeLessThan(residentMiB(server.pid) * 1.2);
       const text = await MusterProcess.run(["status"], env);
+      expect(text.stdout).toMatch(/^memory\s+\d+\.\d MiB resident$/m);
       expect(text.stdout).toMatch(/^registry\s+http:\/\/127\.0\.0\.1:\d+ \(reachable\)$/m);
       expect(text.stdout).toMatch(/^data\s+\/.+ \(\d+(\.\d)? (B|KiB|MiB)\)$/m);
       expect(text.stdout).toMatch(/^uptime\s+\d+s$/m);

@@ -80,6 +80,7 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
         expiryHoldReleased: stats.expiryHold.released,
         commits: BigInt(stats.commits),
         committedChanges: BigInt(stats.committedChanges),
+        residentBytes: BigInt(process.memoryUsage.rss()),
       };
     },
 

@@ -28,6 +28,7 @@ export function statusCommand(): Command {
         ["watchers", String(status.watchers)],
         ["expiry", expiryLine(colors, status)],
         ["data", `${status.dataDir} (${formatBytes(Number(status.dataDirBytes))})`],
+        ["memory", `${formatBytes(Number(status.residentBytes))} resident`],
       ];
       print(lines.map(([key, value]) => `${key.padEnd(10)} ${value}`).join("\n"));
     });
