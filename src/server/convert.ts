@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs, timestampFromMs, timestampMs, type Duration } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromMs, timestampMs, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { FilterSpec } from "../domain/filter.js";
 import type { Health, InstanceRecord } from "../domain/instance.js";
 import { validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "../domain/instance-spec.js";
@@ -89,8 +89,8 @@ export function instanceToWire(record: InstanceRecord): Instance {
       ttl: sharedDuration(record.ttlMs),
       deregisterAfter: sharedDuration(record.deregisterAfterMs),
       health: healthToProto[record.health],
-      registeredAt: timestampFromMs(record.registeredAt),
-      lastHeartbeatAt: timestampFromMs(record.lastHeartbeatAt),
+      registeredAt: sharedTimestamp(record.registeredAt),
+      lastHeartbeatAt: sharedTimestamp(record.lastHeartbeatAt),
       revision: BigInt(record.revision),
     });
     wireInstances.set(record, wire);
@@ -109,6 +109,18 @@ function sharedDuration(ms: number): Duration {
     if (durations.size < sharedDurationsLimit) durations.set(ms, duration);
   }
   return duration;
+}
+
+/**
+ * The last Timestamp made, for the next one of the same millisecond: a new
+ * record's registeredAt and lastHeartbeatAt are the same instant, and a
+ * burst converts many records of one millisecond in a row.
+ */
+let lastTimestamp = timestampFromMs(0);
+
+function sharedTimestamp(ms: number): Timestamp {
+  if (timestampMs(lastTimestamp) !== ms) lastTimestamp = timestampFromMs(ms);
+  return lastTimestamp;
 }
 
 /** The registry reuses an answer while it is exact, so each is converted (and, on the fast path, encoded) once. */
