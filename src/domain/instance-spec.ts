@@ -14,6 +14,7 @@ import {
   checkVersion,
   limits,
 } from "./rules.js";
+import { pooled, pooledLabels, pooledList } from "./string-pool.js";
 
 /**
  * A Register request as the agent sent it. Durations are undefined when the
@@ -72,15 +73,15 @@ export function validateInstanceSpec(input: InstanceInput | undefined, policy: L
   const deregisterAfterMs = input.deregisterAfterMs ?? policy.defaultDeregisterAfterMs;
   checkDuration("instance.deregister_after", deregisterAfterMs, policy.minDurationMs, policy.maxDurationMs);
   return {
-    service: input.service,
+    service: pooled(input.service),
     id,
     address: input.address,
-    version: input.version,
-    tags: [...input.tags],
-    labels: { ...input.labels },
-    zone: input.zone,
+    version: pooled(input.version),
+    tags: pooledList(input.tags),
+    labels: pooledLabels(input.labels),
+    zone: pooled(input.zone),
     weight: input.weight === 0 ? 1 : input.weight,
-    capabilities: [...input.capabilities],
+    capabilities: pooledList(input.capabilities),
     ttlMs: Math.floor(ttlMs),
     deregisterAfterMs: Math.floor(deregisterAfterMs),
   };
