@@ -24,7 +24,7 @@ async function registerAndDiscover(client: RegistryClient, prefix: string): Prom
 // The server runs in this process; the client keeps nothing, so the live heap's growth is what the
 // registry keeps per instance: the record, its indexes and liveness, its event in the history, and
 // the wire form a Discover made of it.
-it("an instance costs the registry under 1,400 bytes of live heap, wire form included", async () => {
+it("an instance costs the registry under 1,500 bytes of live heap, wire form included", async () => {
   const server = await TestRegistry.start();
   try {
     const client = server.client();
@@ -33,8 +33,9 @@ it("an instance costs the registry under 1,400 bytes of live heap, wire form inc
     const before = liveHeapBytes();
     await registerAndDiscover(client, "svc");
     const perInstance = (liveHeapBytes() - before) / (services * perService);
-    // Measured: 1,305-1,314 bytes; 1,592-1,631 before records shared their strings and timestamps.
-    expect(perInstance).toBeLessThan(1_400);
+    // Measured on Node 20: 1,305-1,314 bytes, 1,592-1,631 before records shared their strings and
+    // timestamps; on Node 22 and 24, 1,421-1,443 against 1,734-1,756.
+    expect(perInstance).toBeLessThan(1_500);
   } finally {
     await server.stop();
   }
