@@ -1,6 +1,6 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import { IdleReleasePolicy } from "../src/cli/idle-memory-release.js";
+import { IdleReleasePolicy, type IdleAction } from "../src/cli/idle-release-policy.js";
 import { grpcClient } from "./support/clients.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir } from "./support/test-registry.js";
@@ -9,19 +9,23 @@ const MiB = 1024 * 1024;
 const quiet = 0.001;
 const busy = 0.5;
 
-/** The collections a policy asks for over a run of looks, by look number. */
-function collectionsOver(policy: IdleReleasePolicy, looks: ReadonlyArray<readonly [utilization: number, heapMiB: number]>): number[] {
-  return looks.flatMap(([utilization, heapMiB], look) => (policy.next({ utilization, heapBytes: heapMiB * MiB }) ? [look] : []));
+/** The looks at which a policy asks for something, and what. */
+function actionsOver(policy: IdleReleasePolicy, looks: ReadonlyArray<readonly [utilization: number, heapMiB: number]>): Array<[number, IdleAction]> {
+  return looks.flatMap(([utilization, heapMiB], look): Array<[number, IdleAction]> => {
+    const action = policy.next({ utilization, heapBytes: heapMiB * MiB });
+    return action === undefined ? [] : [[look, action]];
+  });
 }
 
 describe("IdleReleasePolicy", () => {
-  it("collects once the process has been quiet long enough after its heap grew, and again while that frees memory", () => {
+  it("prepares at the first quiet look after the heap grew, collects once quiet long enough since, and again while that frees memory", () => {
     const policy = new IdleReleasePolicy({ quietLooks: 3, initialHeapBytes: 20 * MiB, thorough: false });
     const looks = [
       [busy, 90], // a burst
+      [quiet, 90], // prepare
       [quiet, 90],
       [quiet, 90],
-      [quiet, 90], // third quiet look: collect
+      [quiet, 90], // the third quiet look since: collect
       [quiet, 60], // freed 30 MiB: collect again
       [quiet, 40], // freed 20: again
       [quiet, 38], // freed 2: done
@@ -29,29 +33,48 @@ describe("IdleReleasePolicy", () => {
       [quiet, 38],
       [quiet, 38],
     ] as const;
-    expect(collectionsOver(policy, looks)).toEqual([3, 4, 5]);
+    expect(actionsOver(policy, looks)).toEqual([
+      [1, "prepare"],
+      [4, "collect"],
+      [5, "collect"],
+      [6, "collect"],
+    ]);
   });
 
   it("never collects under a steady load, however large the heap", () => {
     const policy = new IdleReleasePolicy({ quietLooks: 3, initialHeapBytes: 20 * MiB, thorough: false });
-    const looks = Array.from({ length: 50 }, (_, look) => [look % 7 === 6 ? quiet : 0.05, 150] as const);
-    expect(collectionsOver(policy, looks)).toEqual([]);
+    const looks = Array.from({ length: 50 }, (_, look) => [look % 4 === 3 ? quiet : 0.05, 150] as const);
+    // A quiet look now and then prepares, but the load is back before the release.
+    expect(actionsOver(policy, looks).filter(([, action]) => action === "collect")).toEqual([]);
   });
 
-  it("stops a release at a busy look, and starts again only after enough quiet", () => {
+  it("stops a release at a busy look, and prepares again after it", () => {
     const policy = new IdleReleasePolicy({ quietLooks: 2, initialHeapBytes: 20 * MiB, thorough: false });
     const looks = [
+      [quiet, 90], // prepare
       [quiet, 90],
       [quiet, 90], // collect
-      [busy, 70], // load is back: stop, though the collection freed 20 MiB
+      [busy, 70], // load is back: the release stops, though the collection freed 20 MiB
+      [quiet, 70], // 70 MiB is no growth past where the release began to shrink the heap
       [quiet, 70],
-      [quiet, 70], // quiet for two looks again, but 70 MiB is no growth past the smallest size since the release began
       [quiet, 70],
+      [busy, 90], // another burst
+      [quiet, 90], // prepare
+      [busy, 90], // interrupted
+      [quiet, 90], // prepare again
+      [quiet, 90],
+      [quiet, 90], // collect
     ] as const;
-    expect(collectionsOver(policy, looks)).toEqual([1]);
+    expect(actionsOver(policy, looks)).toEqual([
+      [0, "prepare"],
+      [2, "collect"],
+      [8, "prepare"],
+      [10, "prepare"],
+      [12, "collect"],
+    ]);
   });
 
-  it("makes a release one collection when collections are thorough", () => {
+  it("makes a release one unprepared collection when collections are thorough", () => {
     const policy = new IdleReleasePolicy({ quietLooks: 2, initialHeapBytes: 20 * MiB, thorough: true });
     const looks = [
       [quiet, 90],
@@ -59,22 +82,23 @@ describe("IdleReleasePolicy", () => {
       [quiet, 40], // freed 50, but a thorough collection left nothing for another
       [quiet, 40],
     ] as const;
-    expect(collectionsOver(policy, looks)).toEqual([1]);
+    expect(actionsOver(policy, looks)).toEqual([[1, "collect"]]);
   });
 
   it("measures the next release from where the last one ended, not from the empty start", () => {
-    const policy = new IdleReleasePolicy({ quietLooks: 1, initialHeapBytes: 10 * MiB, thorough: false });
+    const policy = new IdleReleasePolicy({ quietLooks: 1, initialHeapBytes: 10 * MiB, thorough: true });
     const looks = [
       [quiet, 80], // collect
-      [quiet, 40], // freed 40: collect
-      [quiet, 39], // freed 1: the release ends at 39 MiB
+      [quiet, 39], // the release ends at 39 MiB
       [quiet, 39],
       [quiet, 46], // 7 MiB more than 39: not yet
       [quiet, 48], // 9 more: collect
-      [quiet, 47], // freed 1: done
       [quiet, 47],
     ] as const;
-    expect(collectionsOver(policy, looks)).toEqual([0, 1, 5]);
+    expect(actionsOver(policy, looks)).toEqual([
+      [0, "collect"],
+      [4, "collect"],
+    ]);
   });
 });
 

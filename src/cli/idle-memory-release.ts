@@ -2,95 +2,47 @@ import v8 from "node:v8";
 import { performance, type EventLoopUtilization } from "node:perf_hooks";
 import { runInNewContext } from "node:vm";
 import type { Logger } from "pino";
+import { IdleReleasePolicy } from "./idle-release-policy.js";
 
-/** Event-loop utilization below which a look counts as quiet. An idle registry measured 0.000-0.001; one answering 100 heartbeats a second, 0.12. */
-const quietBelow = 0.02;
-/** How much the heap must have grown since it was last this small before a quiet look collects. */
-const growthBytes = 8 * 1024 * 1024;
-/** A collection that frees less than this ends a release: the next would free little or nothing. */
-const worthAnotherBytes = 4 * 1024 * 1024;
-
-/** What one look sees. */
-export interface ProcessReading {
-  /** The share of the span since the last look that the event loop was busy, 0 to 1. */
-  readonly utilization: number;
-  /** The heap V8 holds from the system (committed), in bytes. */
-  readonly heapBytes: number;
-}
-
-/** How an `IdleReleasePolicy` decides. */
-export interface IdleReleaseOptions {
-  /** Quiet looks in a row before a release starts. */
-  readonly quietLooks: number;
-  /** The heap at the first look, in bytes: growth is measured from it until the first release. */
-  readonly initialHeapBytes: number;
-  /** True when one collection hands back all it can (V8's last-resort collection), so a release is one collection. */
-  readonly thorough: boolean;
-}
-
-/**
- * Decides, look by look, when a quiet process should collect its garbage.
- * V8 sizes its heap for the last burst and, with nothing allocating, never
- * collects again, so a registry that took 10,000 registrations and then sat
- * idle kept 160 MiB where 100 were enough. A release starts once the process
- * has been quiet for `quietLooks` looks in a row and its heap has grown
- * 8 MiB past its smallest size since the last release. Unless collections
- * are `thorough`, it goes on, one collection a look, while each frees at
- * least 4 MiB (on Node 20 the second frees what the first marked). A busy
- * look ends it, and a steady load never starts one, so collections under
- * load stay V8's own.
- */
-export class IdleReleasePolicy {
-  private smallestHeap: number;
-  private quietLooks = 0;
-  private heapBeforeCollecting: number | undefined;
-
-  constructor(private readonly options: IdleReleaseOptions) {
-    this.smallestHeap = options.initialHeapBytes;
-  }
-
-  /** True when this look should collect. */
-  next(reading: ProcessReading): boolean {
-    const { utilization, heapBytes } = reading;
-    const collectedBefore = this.heapBeforeCollecting;
-    this.heapBeforeCollecting = undefined;
-    this.smallestHeap = Math.min(this.smallestHeap, heapBytes);
-    if (utilization >= quietBelow) {
-      this.quietLooks = 0;
-      return false;
-    }
-    this.quietLooks++;
-    const releasing = !this.options.thorough && collectedBefore !== undefined && collectedBefore - heapBytes >= worthAnotherBytes;
-    if (!releasing) {
-      if (this.quietLooks < this.options.quietLooks || heapBytes < this.smallestHeap + growthBytes) return false;
-      // Where this release ends (the smallest size from here on) is what the next one is measured from.
-      this.smallestHeap = heapBytes;
-    }
-    this.heapBeforeCollecting = heapBytes;
-    return true;
-  }
-}
-
-/** A full collection that returns freed memory to the system, and whether one is all it takes. */
+/** How the process collects its garbage on V8 as it runs here. */
 interface Collector {
+  /** A full collection that returns freed memory to the system. */
   readonly collect: () => void;
-  readonly thorough: boolean;
+  /**
+   * Where one full collection is not enough (Node 20): a minor collection at
+   * the start of the quiet spell. V8 shrinks its young generation only when
+   * the allocation rate it sampled since the previous collection is low, and
+   * that sample otherwise reaches back into the burst, so the first full
+   * collection shrank it in some runs and not in others (RSS 100 or 155 MiB).
+   */
+  readonly prepare?: () => void;
 }
 
 /**
  * V8's collector, exposed for this process only: the flag applies to
  * contexts made after it, so the global object gets no `gc`. From V8 12
  * (Node 22) an ordinary collection keeps freed pages pooled for reuse, and
- * only a "last resort" one hands them back; V8 11 (Node 20) has no such
- * option and hands them back after an ordinary one.
+ * only a "last resort" one hands them back. V8 11 (Node 20) has no such
+ * option: there an ordinary collection runs with --optimize-for-size set for
+ * its length, which makes it compact the old generation as a last-resort one
+ * would (quiet RSS 93-97 MiB in six runs, against 98-105 without).
  */
 function exposeCollector(): Collector | undefined {
   v8.setFlagsFromString("--expose-gc");
   const exposed: unknown = runInNewContext("gc");
   if (typeof exposed !== "function") return undefined;
-  const gc = exposed as (options?: { type: "major"; execution: "sync"; flavor: "last-resort" }) => void;
+  const gc = exposed as (options?: { type: "minor" } | { type: "major"; execution: "sync"; flavor: "last-resort" }) => void;
   const lastResort = Number(process.versions.v8.split(".")[0]) >= 12;
-  return lastResort ? { collect: () => gc({ type: "major", execution: "sync", flavor: "last-resort" }), thorough: true } : { collect: () => gc(), thorough: false };
+  if (lastResort) return { collect: () => gc({ type: "major", execution: "sync", flavor: "last-resort" }) };
+  const collect = () => {
+    v8.setFlagsFromString("--optimize-for-size");
+    try {
+      gc();
+    } finally {
+      v8.setFlagsFromString("--no-optimize-for-size");
+    }
+  };
+  return { collect, prepare: () => gc({ type: "minor" }) };
 }
 
 /** How often the process looks at itself. */
@@ -99,13 +51,12 @@ const lookEveryMs = 1_000;
 /**
  * Collects garbage once the process has been quiet for `quietMs` (under 2%
  * busy every second of it) after its heap grew, so a burst's memory goes back
- * to the system; see `IdleReleasePolicy`. V8 measures the allocation rate
- * over 5 seconds and on Node 20 shrinks its young generation only when that
- * rate is low, so a shorter `quietMs` frees less there. Each collection
- * pauses the process (30-40 ms on Node 20, 70-150 ms for the last-resort
- * collection of Node 22 and 24, with 10,000 instances) and is logged at
- * debug level.
- * Returns the function that stops looking.
+ * to the system; see `IdleReleasePolicy`. On Node 20 V8 shrinks its young
+ * generation only when the allocation rate over the last 5 seconds is low,
+ * so a `quietMs` under 5,000 frees less there. Each full collection pauses
+ * the process (20-50 ms on Node 20, two or three to a release; one of
+ * 70-150 ms on Node 22 and 24; with 10,000 instances) and is logged at debug
+ * level. Returns the function that stops looking.
  */
 export function releaseMemoryWhenIdle(quietMs: number, logger: Logger): () => void {
   // Exposing the collector makes a V8 context (a few ms), so not on the way to the first answer.
@@ -116,14 +67,17 @@ export function releaseMemoryWhenIdle(quietMs: number, logger: Logger): () => vo
       return;
     }
     const heapBytes = () => v8.getHeapStatistics().total_heap_size;
-    const policy = new IdleReleasePolicy({ quietLooks: Math.max(1, Math.round(quietMs / lookEveryMs)), initialHeapBytes: heapBytes(), thorough: collector.thorough });
+    const { collect, prepare } = collector;
+    const policy = new IdleReleasePolicy({ quietLooks: Math.max(1, Math.round(quietMs / lookEveryMs)), initialHeapBytes: heapBytes(), thorough: prepare === undefined });
     let since: EventLoopUtilization = performance.eventLoopUtilization();
     timer = setInterval(() => {
       const { utilization } = performance.eventLoopUtilization(since);
       const before = heapBytes();
-      if (policy.next({ utilization, heapBytes: before })) {
+      const action = policy.next({ utilization, heapBytes: before });
+      if (action === "prepare") prepare?.();
+      if (action === "collect") {
         const started = performance.now();
-        collector.collect();
+        collect();
         const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);
         logger.debug({ heapMiB: mib(before), afterMiB: mib(heapBytes()), pauseMs: Math.round(performance.now() - started) }, "quiet: collected garbage to hand memory back");
       }
