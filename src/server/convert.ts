@@ -116,11 +116,11 @@ function sharedDuration(ms: number): Duration {
  * record's registeredAt and lastHeartbeatAt are the same instant, and a
  * burst converts many records of one millisecond in a row.
  */
-let lastTimestamp = timestampFromMs(0);
+let lastTimestamp = { ms: 0, timestamp: timestampFromMs(0) };
 
 function sharedTimestamp(ms: number): Timestamp {
-  if (timestampMs(lastTimestamp) !== ms) lastTimestamp = timestampFromMs(ms);
-  return lastTimestamp;
+  if (lastTimestamp.ms !== ms) lastTimestamp = { ms, timestamp: timestampFromMs(ms) };
+  return lastTimestamp.timestamp;
 }
 
 /** The registry reuses an answer while it is exact, so each is converted (and, on the fast path, encoded) once. */
