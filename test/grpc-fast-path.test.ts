@@ -4,7 +4,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DiscoverResponseSchema, HealthStatus, RegisterRequestSchema } from "../gen/muster/v1/registry_pb.js";
+import { DiscoverResponseSchema, HealthStatus, InstanceSchema, RegisterRequestSchema } from "../gen/muster/v1/registry_pb.js";
 import { grpcFrame, rawHttp2Post } from "./support/raw-http2.js";
 import { TestRegistry } from "./support/test-registry.js";
 
@@ -12,7 +12,7 @@ const registerPath = "/muster.v1.RegistryService/Register";
 const valid = { service: "payments", id: "p-1", address: "10.0.0.1:80" };
 
 describe("the gRPC fast path (binary gRPC without compression, served from raw HTTP/2 streams)", () => {
-  it("answers Discover with the same instances as Connect's own encoding, through random changes", async () => {
+  it("answers Register and Discover with the same instances as Connect's own encoding, through random changes", async () => {
     const server = await TestRegistry.start();
     const fast = server.client("gRPC over HTTP/2");
     const viaConnect = server.client("Connect binary over HTTP/2");
@@ -26,8 +26,11 @@ describe("the gRPC fast path (binary gRPC without compression, served from raw H
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 12 }), async (steps) => {
         for (const { id, action, version } of steps) {
           const instance = { service: "svc", id, address: `10.0.0.${action === "update" ? 2 : 1}:${id.charCodeAt(0)}`, version, labels: { id }, tags: [action], ttl: durationFromMs(60_000) };
-          if (action === "register" || action === "update") await fast.register({ instance });
-          else if (action === "deregister") await fast.deregister({ service: "svc", id }).catch(() => undefined);
+          const registered = action === "register" || action === "update" ? await fast.register({ instance }) : undefined;
+          if (registered !== undefined) {
+            const seen = (await viaConnect.discover({ service: "svc" })).instances.find((found) => found.id === id);
+            expect(registered.instance && toJson(InstanceSchema, registered.instance)).toEqual(seen && toJson(InstanceSchema, seen));
+          } else if (action === "deregister") await fast.deregister({ service: "svc", id }).catch(() => undefined);
           else await fast.heartbeat({ service: "svc", id, status: action === "degrade" ? HealthStatus.DEGRADED : HealthStatus.HEALTHY }).catch(() => undefined);
           const [mine, connects, zipped] = await Promise.all([fast.discover({ service: "svc" }), viaConnect.discover({ service: "svc" }), gzip.discover({ service: "svc" })]);
           expect(toJson(DiscoverResponseSchema, mine)).toEqual(toJson(DiscoverResponseSchema, connects));

@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { EventType as DomainEventType } from "../domain/event.js";
 import type { WatchBatch, WatchEvent } from "../domain/watch-stream.js";
 import { EventSchema, EventType, HealthStatus, WatchResponseSchema, type Event, type WatchResponse } from "../../gen/muster/v1/registry_pb.js";
-import { healthToWire, instanceToWire } from "./convert.js";
+import { healthToWire, sharedInstanceToWire } from "./convert.js";
 
 /*
  * Watch answers on the wire. A live change goes to every watcher of it, so
@@ -34,7 +34,7 @@ function eventToWire(watchEvent: WatchEvent): Event {
     const { event, removed } = watchEvent;
     wire = create(EventSchema, {
       type: eventTypeToProto[event.type],
-      instance: instanceToWire(event.instance),
+      instance: sharedInstanceToWire(event.instance),
       previousHealth: event.previous === undefined ? HealthStatus.UNSPECIFIED : healthToWire(event.previous.health),
       revision: BigInt(event.revision),
       time: timestampFromMs(event.time),
