@@ -63,10 +63,11 @@ function encodedParts(schema: DescMessage, message: Message): { rest: Uint8Array
   let rest: Record<string, unknown> | undefined;
   for (const field of schema.fields) {
     const value = values[field.localName];
+    const encodeByHand = field.fieldKind === "message" && value !== undefined ? handWrittenFor(field.message, value as Message) : undefined;
     if (field.fieldKind === "list" && field.listKind === "message" && (value as Message[]).length > 0) {
       for (const element of value as Message[]) fields.push({ fieldNumber: field.number, message: keptBytes(field.message, element) });
-    } else if (field.fieldKind === "message" && value !== undefined && handWrittenFor(field.message, value as Message) !== undefined) {
-      fields.push({ fieldNumber: field.number, message: encode(field.message, value as Message) });
+    } else if (encodeByHand !== undefined) {
+      fields.push({ fieldNumber: field.number, message: encodeByHand(value as Message) });
     } else continue;
     rest ??= { ...values };
     rest[field.localName] = field.fieldKind === "list" ? [] : undefined;
