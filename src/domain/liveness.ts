@@ -50,9 +50,13 @@ export class LivenessTracker {
     private readonly onDue: () => void,
   ) {}
 
-  /** Records a heartbeat now; the existing deadline entry is rechecked when due. */
-  beat(key: string): Beat {
-    const beat = { monotonic: this.clock.monotonicNow(), wall: this.clock.wallNow() };
+  /** The current instant, on both clocks. */
+  now(): Beat {
+    return { monotonic: this.clock.monotonicNow(), wall: this.clock.wallNow() };
+  }
+
+  /** Records a heartbeat at `beat` (default: now); the existing deadline entry is rechecked when due. */
+  beat(key: string, beat: Beat = this.now()): Beat {
     this.beats.set(key, beat);
     this.silent.delete(key);
     return beat;

@@ -75,9 +75,10 @@ export class Registry {
     const state = await store.load();
     const registry = new Registry(store, state.revision, options);
     registry.log.append(state.events);
+    const loadedAt = registry.liveness.now();
     for (const instance of state.instances) {
       registry.index.set(instance);
-      registry.track(instance);
+      registry.track(instance, loadedAt);
     }
     return registry;
   }
@@ -251,10 +252,11 @@ export class Registry {
     return fresh;
   }
 
-  private track(instance: InstanceRecord): void {
+  /** A loaded instance's ttl starts at `loadedAt`, one Beat shared by every instance loaded (100,000 at start-up). */
+  private track(instance: InstanceRecord, loadedAt: Beat): void {
     const key = instanceKey(instance.service, instance.id);
-    const beat = this.beat(instance.service, key);
-    this.liveness.schedule(key, beat.monotonic + instance.ttlMs);
+    this.liveness.beat(key, loadedAt);
+    this.liveness.schedule(key, loadedAt.monotonic + instance.ttlMs);
   }
 
   /** Every heartbeat goes through here: it also retires the cached answers that showed the old time. */
