@@ -33,9 +33,9 @@ it("an instance costs the registry under 1,500 bytes of live heap, wire form inc
     const before = liveHeapBytes();
     await registerAndDiscover(client, "svc");
     const perInstance = (liveHeapBytes() - before) / (services * perService);
-    // Measured on Node 20: 1,247-1,266 bytes (1,305-1,314 before Instances were encoded by hand, and
-    // 1,592-1,631 before records shared their strings and timestamps); on Node 22, 1,386-1,393
-    // (1,421-1,443; 1,734-1,756).
+    // Measured on Node 20: 1,201-1,217 bytes (1,247-1,266 before liveness kept one key string per
+    // instance, 1,305-1,314 before Instances were encoded by hand, and 1,592-1,631 before records
+    // shared their strings and timestamps); on Node 22, 1,386-1,393 before the key string.
     expect(perInstance).toBeLessThan(1_500);
   } finally {
     await server.stop();

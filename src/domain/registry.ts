@@ -88,7 +88,9 @@ export class Registry {
     const spec = validateInstanceSpec(input, this.policy);
     return this.committer.run((tx) => {
       const existing = tx.get(spec.service, spec.id);
-      const beat = this.beat(spec.service, instanceKey(spec.service, spec.id));
+      // One key string for liveness's map and its deadline heap, which keep it as long as the instance lives.
+      const key = instanceKey(spec.service, spec.id);
+      const beat = this.beat(spec.service, key);
       if (existing !== undefined && sameSpec(existing, spec) && existing.health === "healthy") {
         return { instance: { ...existing, lastHeartbeatAt: beat.wall }, revision: existing.revision };
       }
@@ -101,7 +103,7 @@ export class Registry {
       };
       const type = existing === undefined ? "registered" : sameSpec(existing, spec) ? "health-changed" : "updated";
       const stored = tx.put(type, record, existing);
-      this.liveness.schedule(instanceKey(spec.service, spec.id), beat.monotonic + spec.ttlMs);
+      this.liveness.schedule(key, beat.monotonic + spec.ttlMs);
       return { instance: stored, revision: stored.revision };
     });
   }
