@@ -1,5 +1,6 @@
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { HealthStatus, type Instance } from "../../gen/muster/v1/registry_pb.js";
+import { writeVarint } from "./varint.js";
 
 /*
  * Every Register answer, Discover answer and watch event carries Instances,
@@ -89,15 +90,7 @@ function scalar(field: number, value: number | bigint): void {
 
 function varint(value: number): void {
   grow(10);
-  while (value > 0x7fffffff) {
-    scratch[at++] = (value % 128) | 128;
-    value = Math.floor(value / 128);
-  }
-  while (value > 127) {
-    scratch[at++] = (value & 127) | 128;
-    value >>>= 7;
-  }
-  scratch[at++] = value;
+  at = writeVarint(scratch, at, value);
 }
 
 function bigVarint(value: bigint): void {

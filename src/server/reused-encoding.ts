@@ -1,6 +1,7 @@
 import { create, isMessage, toBinary, type DescMessage, type Message, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
 import { InstanceSchema, type Instance } from "../../gen/muster/v1/registry_pb.js";
 import { encodeInstance } from "./instance-encoding.js";
+import { varintLength, writeVarint } from "./varint.js";
 
 /** A message field written from bytes encoded earlier: the field's number, then the message. */
 interface EncodedField {
@@ -113,16 +114,4 @@ function writeParts(target: Uint8Array, offset: number, rest: Uint8Array, fields
     target.set(message, at);
     at += message.length;
   }
-}
-
-function varintLength(value: number): number {
-  let length = 1;
-  for (; value > 127; value >>>= 7) length++;
-  return length;
-}
-
-function writeVarint(target: Uint8Array, at: number, value: number): number {
-  for (; value > 127; value >>>= 7) target[at++] = (value & 127) | 128;
-  target[at++] = value;
-  return at;
 }
