@@ -1,6 +1,6 @@
 import type { Clock, Timer } from "./clock.js";
 import { DeadlineHeap } from "./deadline-heap.js";
-import { parseInstanceKey, type Health, type InstanceRecord } from "./instance.js";
+import { parseInstanceKey, updateRecord, type Health, type InstanceRecord } from "./instance.js";
 import type { ExpiryGuard } from "./expiry-guard.js";
 import type { Transaction } from "./transaction.js";
 
@@ -146,7 +146,7 @@ export function applyHealthRules(tx: Transaction, liveness: LivenessTracker, gua
       else tx.remove("expired", instance);
       continue;
     }
-    if (verdict.kind === "mark-unhealthy") tx.put("health-changed", { ...instance, health: "unhealthy" }, instance);
+    if (verdict.kind === "mark-unhealthy") tx.put("health-changed", updateRecord(instance, { health: "unhealthy" }), instance);
     liveness.schedule(key, verdict.nextCheck);
   }
 }

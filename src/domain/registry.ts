@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from "./clock.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
-import { instanceKey, sameSpec, type Health, type InstanceRecord } from "./instance.js";
+import { instanceKey, makeRecord, sameSpec, updateRecord, type Health, type InstanceRecord } from "./instance.js";
 import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
 import { applyHealthRules, LivenessTracker, type Beat } from "./liveness.js";
@@ -92,15 +92,9 @@ export class Registry {
       const key = instanceKey(spec.service, spec.id);
       const beat = this.beat(spec.service, key);
       if (existing !== undefined && sameSpec(existing, spec) && existing.health === "healthy") {
-        return { instance: { ...existing, lastHeartbeatAt: beat.wall }, revision: existing.revision };
+        return { instance: updateRecord(existing, { lastHeartbeatAt: beat.wall }), revision: existing.revision };
       }
-      const record: InstanceRecord = {
-        ...spec,
-        health: "healthy",
-        registeredAt: existing?.registeredAt ?? beat.wall,
-        lastHeartbeatAt: beat.wall,
-        revision: 0,
-      };
+      const record = makeRecord(spec, { health: "healthy", registeredAt: existing?.registeredAt ?? beat.wall, lastHeartbeatAt: beat.wall, revision: 0 });
       const type = existing === undefined ? "registered" : sameSpec(existing, spec) ? "health-changed" : "updated";
       const stored = tx.put(type, record, existing);
       this.liveness.schedule(key, beat.monotonic + spec.ttlMs);
@@ -127,7 +121,7 @@ export class Registry {
       if (instance === undefined) throw RegistryError.notFound(service, id);
       const beat = this.beat(service, key);
       if (instance.health === health) return { health, ttlMs: instance.ttlMs, revision: instance.revision };
-      const stored = tx.put("health-changed", { ...instance, health, lastHeartbeatAt: beat.wall }, instance);
+      const stored = tx.put("health-changed", updateRecord(instance, { health, lastHeartbeatAt: beat.wall }), instance);
       this.liveness.schedule(key, beat.monotonic + instance.ttlMs);
       return { health, ttlMs: instance.ttlMs, revision: stored.revision };
     });
@@ -249,7 +243,7 @@ export class Registry {
     if (beat === undefined || beat.wall === instance.lastHeartbeatAt) return instance;
     const copy = this.refreshed.get(instance);
     if (copy?.lastHeartbeatAt === beat.wall) return copy;
-    const fresh = { ...instance, lastHeartbeatAt: beat.wall };
+    const fresh = updateRecord(instance, { lastHeartbeatAt: beat.wall });
     this.refreshed.set(instance, fresh);
     return fresh;
   }

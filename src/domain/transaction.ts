@@ -1,5 +1,5 @@
 import type { EventType, RegistryEvent } from "./event.js";
-import { instanceKey, type InstanceRecord } from "./instance.js";
+import { instanceKey, updateRecord, type InstanceRecord } from "./instance.js";
 import type { InstanceIndex } from "./instance-index.js";
 import type { Commit } from "./registry-store.js";
 
@@ -39,7 +39,7 @@ export class Transaction {
   /** Stores `instance` (stamped with the next revision) and records its event. */
   put(type: EventType, instance: InstanceRecord, previous: InstanceRecord | undefined): InstanceRecord {
     const revision = ++this.revision;
-    const stored = { ...instance, revision };
+    const stored = updateRecord(instance, { revision });
     this.changes.set(instanceKey(stored.service, stored.id), { service: stored.service, id: stored.id, instance: stored });
     this.events.push({ type, instance: stored, previous, revision, time: this.time });
     return stored;

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, timestampMs, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { FilterSpec } from "../domain/filter.js";
-import type { Health, InstanceRecord } from "../domain/instance.js";
+import { makeRecord, type Health, type InstanceRecord } from "../domain/instance.js";
 import { validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "../domain/instance-spec.js";
 import { RegistryError } from "../domain/registry-error.js";
 import type { Discovered } from "../domain/registry-types.js";
@@ -153,13 +153,12 @@ export function discoveredToWire(discovered: Discovered): DiscoverResponse {
  */
 export function recordFromWire(instance: Instance, policy: LivenessPolicy): InstanceRecord {
   const spec = validateInstanceSpec(instanceFromWire(instance), policy);
-  return {
-    ...spec,
+  return makeRecord(spec, {
     health: healthFromWire("instance.health", instance.health) ?? "healthy",
     registeredAt: instance.registeredAt === undefined ? 0 : timestampMs(instance.registeredAt),
     lastHeartbeatAt: instance.lastHeartbeatAt === undefined ? 0 : timestampMs(instance.lastHeartbeatAt),
     revision: Number(instance.revision),
-  };
+  });
 }
 
 /** The filter fields Discover and Watch share. */
