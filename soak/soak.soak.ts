@@ -4,7 +4,7 @@ import { expect, it } from "vitest";
 import { RegistryAgent } from "../src/client/agent.js";
 import { createRegistryClient, type RegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher, type WatchFilter } from "../src/client/watcher.js";
-import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
+import { EventType, HealthStatus, type Event } from "../gen/muster/v1/registry_pb.js";
 import { MusterProcess } from "../test/support/registry-process.js";
 import { freePort, residentMiB } from "../test/support/machine.js";
 import { tempDataDir } from "../test/support/test-registry.js";
@@ -59,15 +59,23 @@ it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} wa
   const watchers = Array.from({ length: watcherCount }, (_, i) => {
     const filter = i % 6 === 5 ? { service: `svc-${i % services}` } : (filters[i % 5] ?? {});
     const watcher = new RegistryWatcher(client, filter, { backoff: { initialMs: 100, maxMs: 1_000 } });
-    const stats = { filter, events: 0, snapshots: 0, problems: [] as string[] };
+    const stats = { filter, events: 0, snapshots: 0, problems: [] as string[], contradictions: [] as string[] };
     void (async () => {
       let last = 0n;
+      // Each instance's health as this watcher's events have told it, to check every event against.
+      const seen = new Map<string, HealthStatus>();
       for await (const update of watcher) {
-        if (update.snapshot) stats.snapshots++;
+        if (update.snapshot) {
+          stats.snapshots++;
+          seen.clear();
+          for (const { instance } of update.events) if (instance !== undefined) seen.set(`${instance.service}/${instance.id}`, instance.health);
+        }
         for (const event of update.snapshot ? [] : update.events) {
           if (event.revision <= last) stats.problems.push(`revision ${event.revision} after ${last}`);
           last = event.revision;
           stats.events++;
+          const contradiction = contradicts(seen, event);
+          if (contradiction !== undefined) stats.contradictions.push(contradiction);
         }
         last = update.revision > last ? update.revision : last;
       }
@@ -123,6 +131,8 @@ it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} wa
     watchedEvents: watchers.reduce((sum, { stats }) => sum + stats.events, 0),
     snapshots: watchers.reduce((sum, { stats }) => sum + stats.snapshots, 0),
     orderingProblems: watchers.flatMap(({ stats }) => stats.problems).length,
+    contradictingEvents: watchers.flatMap(({ stats }) => stats.contradictions).length,
+    firstContradictions: watchers.flatMap(({ stats }) => stats.contradictions).slice(0, 5),
     viewMismatches: mismatches.length,
     finalRevision: String(status.revision),
     commits: String(status.commits),
@@ -137,10 +147,31 @@ it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} wa
 
   expect(mismatches).toEqual([]);
   expect(summary.orderingProblems).toBe(0);
+  expect(summary.contradictingEvents).toBe(0);
   const judged = growth.filter((ratio) => ratio !== undefined);
   expect(judged.length, "no registry process ran long enough to judge its memory; raise SOAK_MINUTES").toBeGreaterThan(0);
   for (const ratio of judged) expect(ratio).toBeLessThan(1.25);
 });
+
+/**
+ * Why `event` cannot follow what the watcher has seen, or undefined when it
+ * can: a removal must remove an instance in the view, and a change to one in
+ * the view must start from the health the view has (a change reported twice
+ * fails both). Applies the event to `seen`.
+ */
+function contradicts(seen: Map<string, HealthStatus>, event: Event): string | undefined {
+  const { instance } = event;
+  if (instance === undefined) return `revision ${event.revision} has no instance`;
+  const key = `${instance.service}/${instance.id}`;
+  const had = seen.get(key);
+  if (event.removed) seen.delete(key);
+  else seen.set(key, instance.health);
+  if (event.removed && had === undefined) return `revision ${event.revision} removes ${key}, which the view does not have`;
+  if (had !== undefined && event.type !== EventType.REGISTERED && event.previousHealth !== had) {
+    return `revision ${event.revision} changes ${key} from ${HealthStatus[event.previousHealth]}, but the view has it ${HealthStatus[had]}`;
+  }
+  return undefined;
+}
 
 /**
  * How one registry process's memory moved once warm (15s after it started):

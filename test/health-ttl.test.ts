@@ -1,4 +1,4 @@
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { EventType, HealthStatus } from "../gen/muster/v1/registry_pb.js";
@@ -83,6 +83,55 @@ describe("health from heartbeats", () => {
       await client.heartbeat({ service: "jobs", id: "w-1", status: HealthStatus.UNHEALTHY });
     }
     expect((await client.discover({ service: "jobs", includeUnhealthy: true })).instances).toHaveLength(1);
+  });
+
+  it("keeps registered_at through every change, and stamps last_heartbeat_at at each beat", async () => {
+    const { clock, client } = await startWithFakeClock();
+    const at = (found: Awaited<ReturnType<typeof client.discover>>) => {
+      const instance = found.instances[0];
+      return [instance?.version, instance?.health, instance?.registeredAt && timestampMs(instance.registeredAt), instance?.lastHeartbeatAt && timestampMs(instance.lastHeartbeatAt), instance?.revision];
+    };
+    const all = { service: "jobs", includeUnhealthy: true };
+    const registeredAt = (await client.register({ instance: { service: "jobs", id: "w-1", address: "10.0.0.9:7000", version: "1.0.0", ttl: seconds(5) } })).instance?.registeredAt;
+    if (registeredAt === undefined) throw new Error("Register answered without registered_at");
+    const t0 = timestampMs(registeredAt);
+    await clock.advance(3_000);
+    await client.register({ instance: { service: "jobs", id: "w-1", address: "10.0.0.9:7000", version: "1.1.0", ttl: seconds(5) } });
+    expect(at(await client.discover(all))).toEqual(["1.1.0", HealthStatus.HEALTHY, t0, t0 + 3_000, 2n]);
+    await clock.advance(1_000);
+    await client.heartbeat({ service: "jobs", id: "w-1" });
+    expect(at(await client.discover(all))).toEqual(["1.1.0", HealthStatus.HEALTHY, t0, t0 + 4_000, 2n]);
+    await clock.advance(1_000);
+    await client.heartbeat({ service: "jobs", id: "w-1", status: HealthStatus.DEGRADED });
+    expect(at(await client.discover(all))).toEqual(["1.1.0", HealthStatus.DEGRADED, t0, t0 + 5_000, 3n]);
+    await clock.advance(5_000);
+    expect(at(await client.discover(all))).toEqual(["1.1.0", HealthStatus.UNHEALTHY, t0, t0 + 5_000, 4n]);
+  });
+
+  it("turns an instance UNHEALTHY once and expires it once, however often its check was rescheduled", async () => {
+    const { clock, client } = await startWithFakeClock();
+    const watch = new WatchReader(client.watch({ service: "jobs", includeUnhealthy: true }));
+    await watch.next();
+    const instance = { service: "jobs", id: "w-1", address: "10.0.0.9:7000", ttl: seconds(5), deregisterAfter: seconds(10) };
+    // Each update and each health change schedules a check of its own, on top of the registration's.
+    await client.register({ instance: { ...instance, version: "1.0.0" } });
+    await clock.advance(1_000);
+    await client.register({ instance: { ...instance, version: "1.1.0" } });
+    await client.heartbeat({ service: "jobs", id: "w-1", status: HealthStatus.DEGRADED });
+    await client.heartbeat({ service: "jobs", id: "w-1", status: HealthStatus.HEALTHY });
+    await client.heartbeat({ service: "jobs", id: "w-1", status: HealthStatus.DEGRADED });
+    const changes = [];
+    while (changes.length < 5) changes.push(...(await watch.nextWithEvents()).events);
+    await clock.advance(30_000);
+    const events = [];
+    for (let message = await watch.nextWithEvents(1_000).catch(() => undefined); message !== undefined; message = await watch.nextWithEvents(300).catch(() => undefined)) {
+      events.push(...message.events);
+    }
+    expect(events.map((event) => [event.type, event.revision, event.previousHealth])).toEqual([
+      [EventType.HEALTH_CHANGED, 6n, HealthStatus.DEGRADED],
+      [EventType.EXPIRED, 7n, HealthStatus.UNHEALTHY],
+    ]);
+    expect((await client.discover({ includeUnhealthy: true })).revision).toBe(7n);
   });
 
   it("expires nobody when the wall clock jumps", async () => {

@@ -6,7 +6,10 @@ interface Entry {
 /**
  * A binary min-heap of (deadline, key). Entries are never updated in place:
  * a heartbeat only moves the deadline later, so a stale entry is found when
- * it comes due and simply re-pushed. That keeps heartbeats O(1).
+ * it comes due and simply re-pushed. That keeps heartbeats O(1). A key can
+ * have several entries (an update or a health change schedules a check of
+ * its own); each is rescheduled from the same last heartbeat, so they meet
+ * at one deadline, where `popDue` returns the key once.
  */
 export class DeadlineHeap {
   private readonly entries: Entry[] = [];
@@ -32,11 +35,15 @@ export class DeadlineHeap {
     }
   }
 
-  /** Removes and returns the keys whose deadline is at or before `now`. */
+  /**
+   * Removes the entries whose deadline is at or before `now` and returns
+   * their keys, each once: a key judged twice in one sweep would make its
+   * health change, or its expiry, twice.
+   */
   popDue(now: number): string[] {
-    const due: string[] = [];
-    while (this.entries.length > 0 && at(this.entries, 0).deadline <= now) due.push(this.pop());
-    return due;
+    const due = new Set<string>();
+    while (this.entries.length > 0 && at(this.entries, 0).deadline <= now) due.add(this.pop());
+    return [...due];
   }
 
   private pop(): string {
