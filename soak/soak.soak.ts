@@ -1,14 +1,15 @@
+import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { Interceptor } from "@connectrpc/connect";
 import { expect, it } from "vitest";
 import { RegistryAgent } from "../src/client/agent.js";
 import { createRegistryClient, type RegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher, type WatchFilter } from "../src/client/watcher.js";
-import { EventType, HealthStatus, type Event } from "../gen/muster/v1/registry_pb.js";
+import { HealthStatus, WatchResponseSchema } from "../gen/muster/v1/registry_pb.js";
 import { MusterProcess } from "../test/support/registry-process.js";
 import { freePort, residentMiB } from "../test/support/machine.js";
 import { tempDataDir } from "../test/support/test-registry.js";
-import { summarize } from "../test/support/watch-view.js";
+import { summarize, WatchView } from "../test/support/watch-view.js";
 
 const minutes = Number(process.env.SOAK_MINUTES ?? 2);
 const instanceCount = Number(process.env.SOAK_INSTANCES ?? 2000);
@@ -62,21 +63,17 @@ it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} wa
     const stats = { filter, events: 0, snapshots: 0, problems: [] as string[], contradictions: [] as string[] };
     void (async () => {
       let last = 0n;
-      // Each instance's health as this watcher's events have told it, to check every event against.
-      const seen = new Map<string, HealthStatus>();
+      // The view as this watcher's events have built it, to check every event against.
+      const view = new WatchView();
       for await (const update of watcher) {
-        if (update.snapshot) {
-          stats.snapshots++;
-          seen.clear();
-          for (const { instance } of update.events) if (instance !== undefined) seen.set(`${instance.service}/${instance.id}`, instance.health);
-        }
+        if (update.snapshot) stats.snapshots++;
         for (const event of update.snapshot ? [] : update.events) {
           if (event.revision <= last) stats.problems.push(`revision ${event.revision} after ${last}`);
           last = event.revision;
           stats.events++;
-          const contradiction = contradicts(seen, event);
-          if (contradiction !== undefined) stats.contradictions.push(contradiction);
         }
+        view.apply(create(WatchResponseSchema, { snapshot: update.snapshot, events: [...update.events], revision: update.revision }));
+        stats.contradictions.push(...view.contradictions.splice(0));
         last = update.revision > last ? update.revision : last;
       }
     })();
@@ -152,26 +149,6 @@ it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} wa
   expect(judged.length, "no registry process ran long enough to judge its memory; raise SOAK_MINUTES").toBeGreaterThan(0);
   for (const ratio of judged) expect(ratio).toBeLessThan(1.25);
 });
-
-/**
- * Why `event` cannot follow what the watcher has seen, or undefined when it
- * can: a removal must remove an instance in the view, and a change to one in
- * the view must start from the health the view has (a change reported twice
- * fails both). Applies the event to `seen`.
- */
-function contradicts(seen: Map<string, HealthStatus>, event: Event): string | undefined {
-  const { instance } = event;
-  if (instance === undefined) return `revision ${event.revision} has no instance`;
-  const key = `${instance.service}/${instance.id}`;
-  const had = seen.get(key);
-  if (event.removed) seen.delete(key);
-  else seen.set(key, instance.health);
-  if (event.removed && had === undefined) return `revision ${event.revision} removes ${key}, which the view does not have`;
-  if (had !== undefined && event.type !== EventType.REGISTERED && event.previousHealth !== had) {
-    return `revision ${event.revision} changes ${key} from ${HealthStatus[event.previousHealth]}, but the view has it ${HealthStatus[had]}`;
-  }
-  return undefined;
-}
 
 /**
  * How one registry process's memory moved once warm (15s after it started):

@@ -1,4 +1,4 @@
-import type { Instance, WatchResponse } from "../../gen/muster/v1/registry_pb.js";
+import { EventType, HealthStatus, type Event, type Instance, type WatchResponse } from "../../gen/muster/v1/registry_pb.js";
 
 /**
  * What a watcher believes: the instances in its view, maintained purely from
@@ -8,6 +8,8 @@ export class WatchView {
   readonly instances = new Map<string, Instance>();
   revision = 0n;
   readonly seenRevisions: bigint[] = [];
+  /** Events that could not follow what this view had (see `contradiction`). */
+  readonly contradictions: string[] = [];
 
   apply(message: WatchResponse): void {
     if (message.snapshot) this.instances.clear();
@@ -16,6 +18,8 @@ export class WatchView {
       if (instance === undefined) throw new Error("event without instance");
       const key = `${instance.service}/${instance.id}`;
       if (!message.snapshot && !message.more) this.seenRevisions.push(event.revision);
+      const contradicted = message.snapshot ? undefined : contradiction(this.instances.get(key), event);
+      if (contradicted !== undefined) this.contradictions.push(contradicted);
       if (event.removed) this.instances.delete(key);
       else this.instances.set(key, instance);
     }
@@ -30,4 +34,19 @@ export class WatchView {
 
 export function summarize(instance: Instance): string {
   return `${instance.service}/${instance.id} health=${instance.health} rev=${instance.revision}`;
+}
+
+/**
+ * Why `event` cannot follow a view that had `had` for its instance, or
+ * undefined when it can: a removal must remove an instance the view has, and
+ * a change to one it has must start from the health it has. A change
+ * reported twice fails one or the other.
+ */
+export function contradiction(had: Instance | undefined, event: Event): string | undefined {
+  const key = `${event.instance?.service}/${event.instance?.id}`;
+  if (event.removed && had === undefined) return `revision ${event.revision} removes ${key}, which the view does not have`;
+  if (had !== undefined && event.type !== EventType.REGISTERED && event.previousHealth !== had.health) {
+    return `revision ${event.revision} changes ${key} from ${HealthStatus[event.previousHealth]}, but the view has it ${HealthStatus[had.health]}`;
+  }
+  return undefined;
 }
