@@ -94,8 +94,11 @@ describe("RegistryWatcher", () => {
       fc.asyncProperty(fc.array(step, { minLength: 4, maxLength: 20 }), fc.nat(), async (steps, restartSeed) => {
         const { first, url, reopen } = await fixedPortRegistry();
         let server = first;
+        // The watcher and the writes each have their own connection, as two processes would: a
+        // write sent just after the restart must not join a connection the watcher's retry opened
+        // while the registry was down (it fails with ECONNREFUSED).
         const client = createRegistryClient({ baseUrl: url });
-        const watcher = new RegistryWatcher(client, { selector: "env=prod" }, { backoff: { initialMs: 20, maxMs: 100 } });
+        const watcher = new RegistryWatcher(createRegistryClient({ baseUrl: url }), { selector: "env=prod" }, { backoff: { initialMs: 20, maxMs: 100 } });
         let updates = 0;
         const seen: bigint[] = [];
         const following = (async () => {
