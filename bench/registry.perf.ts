@@ -52,6 +52,31 @@ async function registerMany(client: RegistryClient, count: number, services: num
   }
 }
 
+/**
+ * Resident memory (MiB, sampled each second) while `count` instances
+ * (`i<n>` of `svc-<n % services>`) heartbeat, each every 10 s, for
+ * `seconds`: what a registry holding them costs in use, not only at rest.
+ */
+async function residentWhileHeartbeating(client: RegistryClient, pid: number | undefined, count: number, services: number, seconds: number): Promise<{ median: number; largest: number }> {
+  const perTick = count / 10 / 100;
+  let next = 0;
+  const failures: unknown[] = [];
+  const beats = setInterval(() => {
+    for (let i = 0; i < perTick; i++, next++) {
+      const n = next % count;
+      client.heartbeat({ service: `svc-${n % services}`, id: `i${n}` }).catch((error: unknown) => failures.push(error));
+    }
+  }, 10);
+  const samples: number[] = [];
+  for (let second = 0; second < seconds; second++) {
+    await sleep(1_000);
+    samples.push(residentMiB(pid));
+  }
+  clearInterval(beats);
+  expect(failures).toEqual([]);
+  return { median: median(samples), largest: Math.max(...samples) };
+}
+
 it("measures the registry", async () => {
   record("machine", `${cpus().length} cores, ${cpus()[0]?.model ?? "?"}, Node ${process.version}`);
   const load = (url: string, method: string, message: Uint8Array): Load => ({ url, method, message, connections: 20, streamsPerConnection: 10, seconds });
@@ -109,6 +134,8 @@ it("measures the registry", async () => {
   // What is left once the registry has been quiet long enough to hand the burst's memory back (idleMemoryReleaseSeconds, 5 by default).
   await sleep(12_000);
   record("the same, 12 s later, quiet", `${residentMiB(server.pid).toFixed(0)} MiB`);
+  const beating = await residentWhileHeartbeating(client, server.pid, 10_000, 100, 30);
+  record("the same while every instance heartbeats each 10 s (1,000/s) for 30 s: median / largest", `${beating.median.toFixed(0)} / ${beating.largest.toFixed(0)} MiB`);
 
   const ratio = (rps: number) => `${((rps / baseline.requestsPerSecond) * 100).toFixed(0)}% of grpc-js`;
   await client.heartbeat({ service: "svc-1", id: "i1" });

@@ -195,6 +195,8 @@ describe("muster CLI errors", () => {
     expectOneLineError(await MusterProcess.run(["serve", "--log-level", "loud", "--addr", "127.0.0.1:0"]), "log level must be one of");
     expectOneLineError(await MusterProcess.run(["serve", "--config", await write("release.json", '{"idleMemoryReleaseSeconds": -1}')]), "idle memory release must be a whole number of seconds, 0 to turn it off");
     expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0"], { MUSTER_IDLE_MEMORY_RELEASE_SECONDS: "soon" }), '(got "soon")');
+    expectOneLineError(await MusterProcess.run(["serve", "--config", await write("young.json", '{"youngGenerationMiB": 1.5}')]), "young generation must be a whole number of MiB, 0 to leave its size to V8");
+    expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0"], { MUSTER_YOUNG_GENERATION_MIB: "-16" }), '(got "-16")');
   });
 
   it("explains an unreachable registry and invalid flag values in one line each", async () => {

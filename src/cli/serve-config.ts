@@ -15,6 +15,8 @@ export interface ServeConfig {
   readonly massExpiryThreshold: number;
   /** Quiet seconds after which the process hands a burst's memory back; 0 never does. */
   readonly idleMemoryReleaseSeconds: number;
+  /** MiB V8's young generation may grow to; 0 leaves its size to V8. */
+  readonly youngGenerationMiB: number;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -28,9 +30,10 @@ export interface ServeSettings {
   historyLimit?: string | undefined;
   massExpiryThreshold?: string | undefined;
   idleMemoryReleaseSeconds?: string | undefined;
+  youngGenerationMiB?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16" };
 const settingNames = Object.keys(defaults);
 
 /** The MUSTER_* environment variables, as settings. */
@@ -42,6 +45,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     historyLimit: env.MUSTER_HISTORY_LIMIT,
     massExpiryThreshold: env.MUSTER_MASS_EXPIRY_THRESHOLD,
     idleMemoryReleaseSeconds: env.MUSTER_IDLE_MEMORY_RELEASE_SECONDS,
+    youngGenerationMiB: env.MUSTER_YOUNG_GENERATION_MIB,
   };
 }
 
@@ -94,5 +98,9 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   if (!Number.isInteger(idleMemoryReleaseSeconds) || idleMemoryReleaseSeconds < 0) {
     throw new CliError(`idle memory release must be a whole number of seconds, 0 to turn it off (got "${pick("idleMemoryReleaseSeconds")}")`);
   }
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds };
+  const youngGenerationMiB = Number(pick("youngGenerationMiB"));
+  if (!Number.isInteger(youngGenerationMiB) || youngGenerationMiB < 0) {
+    throw new CliError(`young generation must be a whole number of MiB, 0 to leave its size to V8 (got "${pick("youngGenerationMiB")}")`);
+  }
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB };
 }

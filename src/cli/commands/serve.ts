@@ -6,6 +6,7 @@ import { ListenError, startRegistryServer } from "../../server/registry-server.j
 import { StoreError } from "../../store/store-error.js";
 import { CliError } from "../cli-error.js";
 import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
+import { capYoungGeneration } from "../young-generation-cap.js";
 import { logLevels, resolveServeConfig, settingsFromEnv, settingsFromFile, type LogLevel } from "../serve-config.js";
 
 /** How long shutdown may take before the process exits regardless. */
@@ -25,7 +26,7 @@ export function serveCommand(): Command {
     .option("--addr <host:port>", "where to listen (MUSTER_ADDR; default 127.0.0.1:6878)")
     .option("--data-dir <dir>", "the LevelDB directory (MUSTER_DATA_DIR; default ./muster-data)")
     .option("--log-level <level>", `one of ${logLevels.join(", ")} (MUSTER_LOG_LEVEL; default info)`)
-    .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5} (MUSTER_CONFIG)')
+    .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5, "youngGenerationMiB": 16} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
@@ -40,11 +41,13 @@ export function serveCommand(): Command {
         throw error;
       });
       keepShortLivedObjectsYoung();
+      const stopCapping = config.youngGenerationMiB > 0 ? capYoungGeneration(config.youngGenerationMiB * 1024 * 1024) : () => undefined;
       const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger) : () => undefined;
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           logger.info({ signal }, "shutting down");
           stopReleasing();
+          stopCapping();
           setTimeout(() => {
             logger.error(`shutdown took longer than ${shutdownDeadlineMs / 1000}s; exiting anyway`);
             process.exit(1);
