@@ -58,7 +58,9 @@ async function registerMany(client: RegistryClient, count: number, services: num
  * `seconds`: what a registry holding them costs in use, not only at rest.
  */
 async function residentWhileHeartbeating(client: RegistryClient, pid: number | undefined, count: number, services: number, seconds: number): Promise<{ median: number; largest: number }> {
-  const perTick = count / 10 / 100;
+  const beatEveryS = 10;
+  const tickMs = 10;
+  const perTick = count / beatEveryS / (1_000 / tickMs);
   let next = 0;
   const failures: unknown[] = [];
   const beats = setInterval(() => {
@@ -66,7 +68,7 @@ async function residentWhileHeartbeating(client: RegistryClient, pid: number | u
       const n = next % count;
       client.heartbeat({ service: `svc-${n % services}`, id: `i${n}` }).catch((error: unknown) => failures.push(error));
     }
-  }, 10);
+  }, tickMs);
   const samples: number[] = [];
   for (let second = 0; second < seconds; second++) {
     await sleep(1_000);
