@@ -24,8 +24,16 @@ const program = new Command("muster")
   // Program options only before the command, so `muster ls --version '>=1.2'` filters instead of printing ours.
   .enablePositionalOptions()
   .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster ls payments\n  $ muster watch --all\n  $ muster register web --address 127.0.0.1:8080\n")
-  .configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) })
+  .configureOutput({ outputError: (text, write) => write(`muster: ${withPlacementHint(text.replace(/^error: /, ""))}`) })
   .exitOverride();
+
+/**
+ * An option the program does not know came before the command (`muster
+ * --registry URL ls`): every option belongs to a command, so say where it goes.
+ */
+function withPlacementHint(message: string): string {
+  return message.startsWith("unknown option") ? message.replace(/\n?$/, "; options go after the command, as in `muster ls --registry URL`\n") : message;
+}
 
 for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), statusCommand(), releaseExpiryHoldCommand(), backupCommand(), restoreCommand(), repairCommand()]) {
   program.addCommand(command.configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) }).exitOverride());
