@@ -224,7 +224,7 @@ describe("muster CLI errors", () => {
     const { env, server } = await serving();
     try {
       expectOneLineError(await MusterProcess.run(["register", "Bad_Name", "--address", "10.0.0.1:80"], env), "the registry rejected the instance: instance.service: must be a DNS-1123 label");
-      expectOneLineError(await MusterProcess.run(["deregister", "payments", "ghost"], env), "instance payments/ghost is not registered");
+      expectOneLineError(await MusterProcess.run(["deregister", "payments", "ghost"], env), "instance payments/ghost is not registered (unknown or expired): there is nothing to deregister");
       expectOneLineError(await MusterProcess.run(["ls", "--selector", "env in (a"], env), "selector: must be a label selector");
     } finally {
       await server.kill("SIGTERM");

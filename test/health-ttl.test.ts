@@ -39,7 +39,7 @@ describe("health from heartbeats", () => {
     expect([registered?.revision, unhealthy?.revision, expired?.revision]).toEqual([1n, 2n, 3n]);
     expect((await client.discover({ includeUnhealthy: true })).instances).toEqual([]);
     const gone = await client.heartbeat({ service: "jobs", id: "w-1" }).catch((e: unknown) => ConnectError.from(e));
-    expect(gone).toMatchObject({ code: Code.NotFound });
+    expect(gone).toMatchObject({ code: Code.NotFound, rawMessage: "instance jobs/w-1 is not registered (unknown or expired): register it again" });
   });
 
   it("keeps an instance that heartbeats within its ttl, without writing anything", async () => {

@@ -30,11 +30,9 @@ export class RegistryError extends Error {
     return new RegistryError("invalid-argument", `${field}: ${rule}${got}`, field);
   }
 
-  static notFound(service: string, id: string): RegistryError {
-    return new RegistryError(
-      "not-found",
-      `instance ${service}/${id} is not registered (unknown or expired): register it again`,
-    );
+  /** No such instance. `remedy` says what the caller can do: a heartbeat's is to register again, a leave's that it has left. */
+  static notFound(service: string, id: string, remedy: string): RegistryError {
+    return new RegistryError("not-found", `instance ${service}/${id} is not registered (unknown or expired): ${remedy}`);
   }
 }
 

@@ -118,7 +118,7 @@ export class Registry {
     }
     return this.committer.run((tx) => {
       const instance = tx.get(service, id);
-      if (instance === undefined) throw RegistryError.notFound(service, id);
+      if (instance === undefined) throw RegistryError.notFound(service, id, "register it again");
       const beat = this.beat(service, key);
       if (instance.health === health) return { health, ttlMs: instance.ttlMs, revision: instance.revision };
       const stored = tx.put("health-changed", updateRecord(instance, { health, lastHeartbeatAt: beat.wall }), instance);
@@ -133,7 +133,7 @@ export class Registry {
     checkInstanceId("id", id);
     return this.committer.run((tx) => {
       const instance = tx.get(service, id);
-      if (instance === undefined) throw RegistryError.notFound(service, id);
+      if (instance === undefined) throw RegistryError.notFound(service, id, "there is nothing to deregister");
       return { revision: tx.remove("deregistered", instance) };
     });
   }
