@@ -61,6 +61,11 @@ describe("muster backup and restore", () => {
     await writeFile(notBackup, '{"hello": 1}');
     const wrong = await MusterProcess.run(["restore", notBackup, "--data-dir", join(folder, "a")]);
     expect(wrong.stderr).toBe(`muster: ${notBackup} is not a muster backup (version 1); make one with 'muster backup FILE'\n`);
+    const missing = await MusterProcess.run(["restore", join(folder, "missing.json"), "--data-dir", join(folder, "a")]);
+    expect(missing.stderr).toBe(`muster: cannot read backup file ${join(folder, "missing.json")}: no such file or directory\n`);
+    await writeFile(join(folder, "torn.json"), '{"format": "muster-backup", "ver');
+    const torn = await MusterProcess.run(["restore", join(folder, "torn.json"), "--data-dir", join(folder, "a")]);
+    expect(torn.stderr).toBe(`muster: backup file ${join(folder, "torn.json")} is not valid JSON\n`);
     const invalid = join(folder, "invalid.json");
     await writeFile(invalid, JSON.stringify({ format: "muster-backup", version: 1, revision: "3", createdAt: "", instances: [{ service: "ok", id: "1", address: "10.0.0.1:80" }, { service: "Bad", id: "2", address: "x" }] }));
     const rejected = await MusterProcess.run(["restore", invalid, "--data-dir", join(folder, "b")]);

@@ -189,7 +189,7 @@ describe("muster CLI errors", () => {
       await writeFile(join(folder, name), text);
       return join(folder, name);
     };
-    expectOneLineError(await MusterProcess.run(["serve", "--config", join(folder, "missing.json")]), "cannot read config file");
+    expectOneLineError(await MusterProcess.run(["serve", "--config", join(folder, "missing.json")]), "missing.json: no such file or directory; check the path");
     expectOneLineError(await MusterProcess.run(["serve", "--config", await write("bad.json", "{addr:")]), "is not valid JSON");
     expectOneLineError(await MusterProcess.run(["serve", "--config", await write("odd.json", '{"port": 1}')]), 'unknown setting "port"');
     expectOneLineError(await MusterProcess.run(["serve", "--log-level", "loud", "--addr", "127.0.0.1:0"]), "log level must be one of");

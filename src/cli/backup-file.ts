@@ -5,7 +5,7 @@ import { RegistryError } from "../domain/registry-error.js";
 import { recordFromWire } from "../server/convert.js";
 import { LevelStore } from "../store/level-store.js";
 import { InstanceSchema, type Instance } from "../../gen/muster/v1/registry_pb.js";
-import { CliError } from "./cli-error.js";
+import { CliError, describeFileError } from "./cli-error.js";
 
 /*
  * A backup is one JSON file: every instance, in the API's JSON form, at one
@@ -33,7 +33,7 @@ export async function writeBackup(path: string, instances: readonly Instance[], 
     await writeFile(partial, `${JSON.stringify(backup, null, 2)}\n`);
     await rename(partial, path);
   } catch (error) {
-    throw new CliError(`cannot write backup file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new CliError(`cannot write backup file ${path}: ${describeFileError(error)}`);
   }
 }
 
@@ -67,8 +67,7 @@ async function readBackup(path: string): Promise<BackupFile> {
   try {
     parsed = JSON.parse(await readFile(path, "utf8"));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new CliError(code === undefined ? `backup file ${path} is not valid JSON` : `cannot read backup file ${path}: ${code}`);
+    throw new CliError(error instanceof SyntaxError ? `backup file ${path} is not valid JSON` : `cannot read backup file ${path}: ${describeFileError(error)}`);
   }
   const backup = parsed as Partial<BackupFile>;
   const revision = Number(backup.revision);

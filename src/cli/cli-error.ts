@@ -15,6 +15,23 @@ export class CliError extends Error {
   }
 }
 
+const fileProblems: Readonly<Record<string, string>> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EISDIR: "it is a directory",
+  ENOTDIR: "a part of the path is not a directory",
+  ENOSPC: "the disk is full",
+  EROFS: "the file system is read-only",
+};
+
+/** Why a file could not be read or written, in words (`ENOENT` becomes "no such file or directory"); the raw code for anything rarer. */
+export function describeFileError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === undefined) return String(error);
+  return fileProblems[code] ?? code;
+}
+
 const unreachableCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ECONNRESET", "EAI_AGAIN", "ETIMEDOUT"]);
 
 /** Turns a failed call to the registry into a sentence that says what to do. */

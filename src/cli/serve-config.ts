@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseHostPort } from "../server/host-port.js";
-import { CliError } from "./cli-error.js";
+import { CliError, describeFileError } from "./cli-error.js";
 
 /** What `muster serve` runs with, once flags, environment, config file and defaults are merged. */
 export interface ServeConfig {
@@ -58,7 +58,7 @@ export function settingsFromFile(path: string): ServeSettings {
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    throw new CliError(`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; check the path given to --config (MUSTER_CONFIG)`);
+    throw new CliError(`cannot read config file ${path}: ${describeFileError(error)}; check the path given to --config (MUSTER_CONFIG)`);
   }
   let parsed: unknown;
   try {
