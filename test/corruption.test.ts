@@ -104,4 +104,29 @@ describe("a damaged data directory", () => {
     expect(empty.stderr.trim()).toBe(`muster: data directory ${parent} holds no muster data; there is nothing to repair`);
     expect(await readdir(parent)).toEqual(["notes.txt"]);
   });
+
+  it("repair refuses the directory of a serving registry, and every acknowledged write survives", async () => {
+    const dataDir = await tempDataDir();
+    const server = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir });
+    const register = (client: ReturnType<typeof grpcClient>, id: string) => client.register({ instance: { service: "svc", id, address: "10.0.0.1:80", ttl: durationFromMs(3_600_000) } });
+    try {
+      const client = grpcClient(await server.ready());
+      await register(client, "before");
+      const repair = await MusterProcess.run(["repair", "--data-dir", dataDir]);
+      expect(repair.code).toBe(1);
+      expect(repair.stderr).toBe(`muster: data directory ${dataDir} is in use by another muster process; stop that process or choose another data directory (MUSTER_DATA_DIR)\n`);
+      // LevelDB's repair moves the files it sets aside into lost/.
+      expect(await readdir(dataDir)).not.toContain("lost");
+      await register(client, "after");
+    } finally {
+      await server.kill("SIGTERM");
+    }
+    const restarted = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir });
+    try {
+      const found = await grpcClient(await restarted.ready()).discover({ includeUnhealthy: true });
+      expect(found.instances.map((instance) => instance.id)).toEqual(["after", "before"]);
+    } finally {
+      await restarted.kill("SIGTERM");
+    }
+  });
 });

@@ -25,6 +25,7 @@ export interface RepairReport {
  */
 export async function repairDataDirectory(directory: string): Promise<RepairReport> {
   await expectLevelFiles(directory);
+  await expectNotInUse(directory);
   await ClassicLevel.repair(directory);
   const db = new Level(directory, { keyEncoding: "utf8", valueEncoding: "utf8" });
   try {
@@ -77,6 +78,26 @@ async function expectLevelFiles(directory: string): Promise<void> {
   if (!names.some((name) => /^(CURRENT|MANIFEST-\d+|\d+\.(ldb|log|sst))$/.test(name))) {
     throw new StoreError("missing", `data directory ${directory} holds no muster data; there is nothing to repair`);
   }
+}
+
+/**
+ * LevelDB's repair takes no lock: run on the directory of a serving registry,
+ * it moves the live log aside and rewrites the MANIFEST under it, and every
+ * write acknowledged after that is gone at the next start. So it runs only
+ * where an open can take the lock (a damaged directory may fail to open for
+ * other reasons, which is what repair is for). A registry started in the
+ * moment between this check and the repair is not caught.
+ */
+async function expectNotInUse(directory: string): Promise<void> {
+  const db = new Level(directory, { createIfMissing: false });
+  try {
+    await db.open();
+  } catch (error) {
+    const explained = explainOpenError(directory, error);
+    if (explained.code === "locked") throw explained;
+    return;
+  }
+  await db.close();
 }
 
 /** The longest run of consecutive revisions that ends at `revision`; empty if the newest is missing. */
