@@ -6,6 +6,6 @@ export { createRegistryClient, defaultRegistryUrl, type RegistryClient, type Reg
 export { RegistryAgent, type AgentOptions, type AgentState, type AgentStateChange } from "./client/agent.js";
 export { RegistryWatcher, type WatchFilter, type WatchUpdate, type WatcherOptions } from "./client/watcher.js";
 export type { BackoffOptions } from "./client/backoff.js";
-export { startRegistryServer, ListenError, type RegistryServerOptions, type RunningRegistry } from "./server/registry-server.js";
+export { startRegistryServer, ListenError, type ListenErrorCode, type RegistryServerOptions, type RunningRegistry } from "./server/registry-server.js";
 export { StoreError, type StoreErrorCode } from "./store/store-error.js";
 export * from "../gen/muster/v1/registry_pb.js";

@@ -172,12 +172,20 @@ describe("muster CLI against a served registry", () => {
 });
 
 describe("muster CLI errors", () => {
-  it("explains a busy port, a locked data directory and a bad address in one line each", async () => {
+  it("explains a busy port, a locked data directory, a bad address and a file for a data directory in one line each", async () => {
     const holder = await TestRegistry.start();
     const port = new URL(holder.url).port;
     expectOneLineError(await MusterProcess.run(["serve", "--addr", `127.0.0.1:${port}`, "--data-dir", await tempDataDir()]), "address is already in use");
     expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", holder.dataDir]), "is in use by another muster process");
     expectOneLineError(await MusterProcess.run(["serve", "--addr", "nowhere"]), "must be host:port");
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737), no machine's own address; .invalid never resolves (RFC 2606).
+    expectOneLineError(await MusterProcess.run(["serve", "--addr", "192.0.2.1:6878", "--data-dir", await tempDataDir()]), "cannot listen on 192.0.2.1:6878: this machine has no such address");
+    expectOneLineError(await MusterProcess.run(["serve", "--addr", "registry.invalid:6878", "--data-dir", await tempDataDir()]), "cannot listen on registry.invalid:6878: ");
+    const aFile = join(await tempDataDir(), "a-file");
+    await writeFile(aFile, "not a directory");
+    expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", aFile]), `cannot open data directory ${aFile}: a file has that name`);
+    expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", join(aFile, "inside")]), "a part of the path is a file, not a directory");
+    expectOneLineError(await MusterProcess.run(["repair", "--data-dir", aFile]), `data directory ${aFile} is not a directory; there is nothing to repair`);
     const debug = await MusterProcess.run(["serve", "--addr", `127.0.0.1:${port}`, "--data-dir", await tempDataDir(), "--log-level", "debug"]);
     expect(debug.code).toBe(1);
     expect(debug.stderr).toMatch(/\n\s+at /);

@@ -40,11 +40,29 @@ export interface RunningRegistry {
   close(): Promise<void>;
 }
 
-/** The port is taken: a one-line explanation, with code `address-in-use`. */
+/** Stable codes for why the registry could not listen, in the manner of `StoreError`'s. */
+export type ListenErrorCode = "address-in-use" | "permission-denied" | "address-not-available" | "unknown-host";
+
+/** The registry could not listen: `code` to branch on, and a one-line message saying what to do. */
 export class ListenError extends Error {
   override readonly name = "ListenError";
-  readonly code = "address-in-use";
+
+  constructor(
+    readonly code: ListenErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
 }
+
+/** What each of Node's listen failures means and what to do; other failures are unexpected. */
+const listenProblems: Readonly<Record<string, { code: ListenErrorCode; why: string }>> = {
+  EADDRINUSE: { code: "address-in-use", why: "the address is already in use; stop the other process or set MUSTER_ADDR to a free host:port" },
+  EACCES: { code: "permission-denied", why: "permission denied (ports below 1024 need privileges); set MUSTER_ADDR to a port above 1023" },
+  EADDRNOTAVAIL: { code: "address-not-available", why: "this machine has no such address; listen on 127.0.0.1, 0.0.0.0 or one of its own addresses" },
+  ENOTFOUND: { code: "unknown-host", why: "no such host name; give an IP address or a name this machine resolves" },
+  EAI_AGAIN: { code: "unknown-host", why: "the host name could not be resolved now; give an IP address or try again" },
+};
 
 /**
  * Opens the data directory, loads the registry and serves gRPC, gRPC-Web
@@ -93,9 +111,9 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   } catch (error) {
     await registry.close();
     await store.close();
-    const inUse = (error as NodeJS.ErrnoException).code === "EADDRINUSE";
-    if (!inUse) throw error;
-    throw new ListenError(`cannot listen on ${host}:${options.port ?? 6878}: the address is already in use; stop the other process or set MUSTER_ADDR to a free host:port`);
+    const problem = listenProblems[(error as NodeJS.ErrnoException).code ?? ""];
+    if (problem === undefined) throw error;
+    throw new ListenError(problem.code, `cannot listen on ${host}:${options.port ?? 6878}: ${problem.why}`);
   }
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const { revision, instances } = registry.stats();

@@ -72,7 +72,9 @@ export async function repairDataDirectory(directory: string): Promise<RepairRepo
  */
 async function expectLevelFiles(directory: string): Promise<void> {
   const names = await readdir(directory).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR") throw new StoreError("missing", `data directory ${directory} is not a directory; there is nothing to repair`);
+    if (code !== "ENOENT") throw error;
     throw new StoreError("missing", `data directory ${directory} does not exist; there is nothing to repair`);
   });
   if (!names.some((name) => /^(CURRENT|MANIFEST-\d+|\d+\.(ldb|log|sst))$/.test(name))) {

@@ -34,7 +34,22 @@ export function explainOpenError(directory: string, error: unknown): StoreError 
       { cause: error },
     );
   }
-  return new StoreError("io", `cannot open data directory ${directory}: ${rootMessage(error)}`, { cause: error });
+  return new StoreError("io", `cannot open data directory ${directory}: ${fileProblem(error) ?? rootMessage(error)}`, { cause: error });
+}
+
+/** Node's file errors that a person fixes by choosing another path, in words. */
+const fileProblems: Readonly<Record<string, string>> = {
+  EEXIST: "a file has that name; give the path of a directory, or of one to create",
+  ENOTDIR: "a part of the path is a file, not a directory",
+  EACCES: "permission denied; give a directory this user may write",
+  EROFS: "the file system is read-only",
+};
+
+function fileProblem(error: unknown): string | undefined {
+  let current = error;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  const code = (current as NodeJS.ErrnoException).code;
+  return code === undefined ? undefined : fileProblems[code];
 }
 
 /** A value that does not decode means the directory holds something muster did not write. */
