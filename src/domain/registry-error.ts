@@ -30,7 +30,7 @@ export class RegistryError extends Error {
     return new RegistryError("invalid-argument", `${field}: ${rule}${got}`, field);
   }
 
-  /** No such instance. `remedy` says what the caller can do: a heartbeat's is to register again, a leave's that it has left. */
+  /** No such instance. `remedy` ends the message with what it means for the call: a heartbeat should register again; a leave has nothing left to do. */
   static notFound(service: string, id: string, remedy: string): RegistryError {
     return new RegistryError("not-found", `instance ${service}/${id} is not registered (unknown or expired): ${remedy}`);
   }
