@@ -2,6 +2,8 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Level } from "level";
 import { describe, expect, it } from "vitest";
 import { EventType, HealthStatus } from "../gen/muster/v1/registry_pb.js";
+import type { RegistryEvent } from "../src/domain/event.js";
+import { makeRecord, type InstanceRecord } from "../src/domain/instance.js";
 import { LevelStore } from "../src/store/level-store.js";
 import { StoreError } from "../src/store/store-error.js";
 import { grpcClient } from "./support/clients.js";
@@ -108,6 +110,32 @@ describe("durability", () => {
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).code).toBe("corrupt");
     expect((error as StoreError).message).toContain(`data directory ${dataDir} is damaged`);
+  });
+
+  it("after a failed commit that reached the disk whole, puts back the committed state before the next commit", async () => {
+    // A sync that fails after LevelDB wrote the batch leaves it on disk though the registry never applied it.
+    const record = (id: string, revision: number, version = "1"): InstanceRecord =>
+      makeRecord({ service: "a", id, address: "10.0.0.1:80", version, tags: [], labels: {}, zone: "", weight: 1, capabilities: [], ttlMs: 10_000, deregisterAfterMs: 60_000 }, { health: "healthy", registeredAt: 1, lastHeartbeatAt: 1, revision });
+    const registered = (instance: InstanceRecord): RegistryEvent => ({ type: "registered", instance, previous: undefined, revision: instance.revision, time: 1 });
+    const dataDir = await tempDataDir();
+    const store = await LevelStore.open(dataDir);
+    await store.load();
+    const kept = record("kept", 1);
+    await store.commit({ revision: 1, puts: [kept], deletes: [], events: [registered(kept)], dropEventsThrough: 0 });
+    const failedUpdate = record("kept", 2, "2");
+    const failedNew = record("phantom", 3);
+    await store.commit({ revision: 3, puts: [failedUpdate, failedNew], deletes: [], events: [{ ...registered(failedUpdate), type: "updated", previous: kept }, registered(failedNew)], dropEventsThrough: 0 });
+    const next = record("next", 2);
+    const restore = { puts: [kept], deletes: [{ service: "a", id: "phantom" }], eventsAfter: 1, eventsThrough: 3 };
+    await store.commit({ revision: 2, puts: [next], deletes: [], events: [registered(next)], dropEventsThrough: 0, restore });
+    await store.close();
+
+    const reopened = await LevelStore.open(dataDir);
+    const state = await reopened.load();
+    await reopened.close();
+    expect(state.revision).toBe(2);
+    expect(state.instances).toEqual([kept, next]);
+    expect(state.events).toEqual([registered(kept), registered(next)]);
   });
 
   it("compacts the event log on disk to the history limit", async () => {

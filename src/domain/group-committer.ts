@@ -1,6 +1,7 @@
+import { parseInstanceKey, type InstanceRecord } from "./instance.js";
 import type { InstanceIndex } from "./instance-index.js";
 import { RegistryError } from "./registry-error.js";
-import type { RegistryStore } from "./registry-store.js";
+import type { RegistryStore, Restore } from "./registry-store.js";
 import { Transaction } from "./transaction.js";
 
 /** How the committer reads and updates the registry it serves. */
@@ -37,6 +38,8 @@ export class GroupCommitter {
   private closed = false;
   private commits = 0;
   private writes = 0;
+  /** What failed commits since the last good one touched: the next commit puts it back (see `Restore`). */
+  private unsettled: { readonly keys: Set<string>; through: number } | undefined;
 
   constructor(
     private readonly store: RegistryStore,
@@ -98,19 +101,37 @@ export class GroupCommitter {
     this.draining = undefined;
   }
 
+  /** The committed state of everything failed commits touched, made now from the committed index. */
+  private restore(): Restore | undefined {
+    if (this.unsettled === undefined) return undefined;
+    const puts: InstanceRecord[] = [];
+    const deletes: { service: string; id: string }[] = [];
+    for (const key of this.unsettled.keys) {
+      const { service, id } = parseInstanceKey(key);
+      const committed = this.hooks.index.get(service, id);
+      if (committed === undefined) deletes.push({ service, id });
+      else puts.push(committed);
+    }
+    return { puts, deletes, eventsAfter: this.hooks.currentRevision(), eventsThrough: this.unsettled.through };
+  }
+
   /** Writes and applies a group; returns the error to give its writers, if any. */
   private async write(tx: Transaction): Promise<RegistryError | undefined> {
     if (tx.events.length === 0) return undefined;
     this.inFlight = tx.touchedKeys();
     try {
-      await this.store.commit(tx.toCommit(this.historyLimit));
+      await this.store.commit(tx.toCommit(this.historyLimit, this.restore()));
     } catch (error) {
+      this.unsettled ??= { keys: new Set(), through: 0 };
+      for (const key of this.inFlight) this.unsettled.keys.add(key);
+      this.unsettled.through = Math.max(this.unsettled.through, tx.lastRevision);
       this.hooks.onBackgroundError?.(error);
       this.hooks.failed(tx);
       return new RegistryError("unavailable", `the registry could not write to its data directory: ${String(error)}`);
     } finally {
       this.inFlight = new Set();
     }
+    this.unsettled = undefined;
     this.commits++;
     this.writes += tx.events.length;
     this.hooks.applied(tx);

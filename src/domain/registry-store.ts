@@ -9,6 +9,22 @@ export interface StoredState {
   readonly events: readonly RegistryEvent[];
 }
 
+/**
+ * After a failed commit, the state to put back before the next one: a write
+ * that failed may still have reached the disk whole (a sync that failed after
+ * the bytes were written), so the instances it touched get their committed
+ * records again and its events go.
+ */
+export interface Restore {
+  /** The committed records of the instances the failed writes touched. */
+  readonly puts: readonly InstanceRecord[];
+  /** The instances the failed writes touched that the committed state does not hold. */
+  readonly deletes: readonly { readonly service: string; readonly id: string }[];
+  /** The failed writes' events are those after `eventsAfter` (the committed revision) through `eventsThrough`. */
+  readonly eventsAfter: number;
+  readonly eventsThrough: number;
+}
+
 /** One atomic, durable write: a group of changes and their events. */
 export interface Commit {
   /** The revision after this commit. */
@@ -18,12 +34,16 @@ export interface Commit {
   readonly events: readonly RegistryEvent[];
   /** Events at or below this revision may be dropped from the log. */
   readonly dropEventsThrough: number;
+  /** Written first, when an earlier commit failed; this commit's own changes then go on top. */
+  readonly restore?: Restore | undefined;
 }
 
 /**
  * What the registry needs from persistence. `commit` must be atomic and
  * durable (synced) before it resolves: the registry acknowledges writes and
- * publishes events only after it does.
+ * publishes events only after it does. After a `commit` that failed, the
+ * next one must not lose what it writes to anything the failed one left
+ * behind (a torn record in a write-ahead log).
  */
 export interface RegistryStore {
   load(): Promise<StoredState>;

@@ -1,7 +1,7 @@
 import type { EventType, RegistryEvent } from "./event.js";
 import { instanceKey, updateRecord, type InstanceRecord } from "./instance.js";
 import type { InstanceIndex } from "./instance-index.js";
-import type { Commit } from "./registry-store.js";
+import type { Commit, Restore } from "./registry-store.js";
 
 interface Change {
   readonly service: string;
@@ -58,15 +58,15 @@ export class Transaction {
     return new Set(this.changes.keys());
   }
 
-  /** The durable form of this group; `historyLimit` events are kept. */
-  toCommit(historyLimit: number): Commit {
+  /** The durable form of this group; `historyLimit` events are kept, and `restore` is written first. */
+  toCommit(historyLimit: number, restore?: Restore): Commit {
     const puts: InstanceRecord[] = [];
     const deletes: { service: string; id: string }[] = [];
     for (const { service, id, instance } of this.changes.values()) {
       if (instance === null) deletes.push({ service, id });
       else puts.push(instance);
     }
-    return { revision: this.revision, puts, deletes, events: this.events, dropEventsThrough: this.revision - historyLimit };
+    return { revision: this.revision, puts, deletes, events: this.events, dropEventsThrough: this.revision - historyLimit, restore };
   }
 
   /** Makes the group's changes visible in the committed index. */

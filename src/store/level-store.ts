@@ -1,7 +1,7 @@
 import { Level } from "level";
 import type { RegistryEvent } from "../domain/event.js";
 import type { InstanceRecord } from "../domain/instance.js";
-import type { Commit, RegistryStore, StoredState } from "../domain/registry-store.js";
+import type { Commit, RegistryStore, Restore, StoredState } from "../domain/registry-store.js";
 import { eventKey, eventPrefix, instanceKeyOf, instancePrefix, rangeOf, revisionKey } from "./layout.js";
 import { corruptValue, explainOpenError, explainReadError, recovery, StoreError } from "./store-error.js";
 
@@ -13,6 +13,13 @@ import { corruptValue, explainOpenError, explainReadError, recovery, StoreError 
 export class LevelStore implements RegistryStore {
   /** The oldest event revision still on disk; older ones are compacted away. */
   private oldestEvent = 1;
+  /**
+   * Set when a write failed. LevelDB goes on appending to a write-ahead log
+   * that may now end in a torn record, and at the next open it drops the
+   * rest of that log block with the tear: writes acknowledged after a full
+   * disk was freed were lost that way. Reopening first starts a new log.
+   */
+  private reopenBeforeWriting = false;
 
   private constructor(
     private readonly db: Level,
@@ -57,12 +64,18 @@ export class LevelStore implements RegistryStore {
   }
 
   async commit(commit: Commit): Promise<void> {
+    if (this.reopenBeforeWriting) {
+      await this.db.close();
+      await this.db.open();
+      this.reopenBeforeWriting = false;
+    }
     // A chained batch hands each operation straight to LevelDB's WriteBatch;
     // an array batch copies and re-validates every operation object first,
     // about ten times the cost per operation (BENCHMARKS.md, Register).
     const batch = this.db.batch();
     let oldest = this.oldestEvent;
     try {
+      if (commit.restore !== undefined) writeRestore(batch, commit.restore);
       for (const instance of commit.puts) batch.put(instanceKeyOf(instance.service, instance.id), JSON.stringify(instance));
       for (const { service, id } of commit.deletes) batch.del(instanceKeyOf(service, id));
       for (const event of commit.events) batch.put(eventKey(event.revision), JSON.stringify(event));
@@ -72,7 +85,12 @@ export class LevelStore implements RegistryStore {
       await batch.close();
       throw error;
     }
-    await batch.write({ sync: true });
+    try {
+      await batch.write({ sync: true });
+    } catch (error) {
+      this.reopenBeforeWriting = true;
+      throw error;
+    }
     this.oldestEvent = oldest;
   }
 
@@ -101,4 +119,11 @@ export class LevelStore implements RegistryStore {
     }
     return values;
   }
+}
+
+/** Puts back what failed commits may have left (see `Restore`); the commit's own changes follow in the same batch and win. */
+function writeRestore(batch: { put(key: string, value: string): unknown; del(key: string): unknown }, restore: Restore): void {
+  for (const instance of restore.puts) batch.put(instanceKeyOf(instance.service, instance.id), JSON.stringify(instance));
+  for (const { service, id } of restore.deletes) batch.del(instanceKeyOf(service, id));
+  for (let revision = restore.eventsAfter + 1; revision <= restore.eventsThrough; revision++) batch.del(eventKey(revision));
 }
