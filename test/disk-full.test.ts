@@ -35,7 +35,7 @@ describe("a full disk", () => {
       });
     }
     expect(failure?.code).toBe(Code.Unavailable);
-    expect(failure?.rawMessage).toContain("could not write to its data directory");
+    expect(failure?.rawMessage).toMatch(/^the registry could not write to its data directory: IO error: .+: File too large$/);
     const versionsNow = (found: Awaited<ReturnType<typeof client.discover>>) => new Map(found.instances.map((instance) => [instance.id, instance.labels["version"] ?? ""]));
     expect(versionsNow(await client.discover({ service: "fill" }))).toEqual(acknowledged);
 

@@ -127,7 +127,7 @@ export class GroupCommitter {
       this.unsettled.through = Math.max(this.unsettled.through, tx.lastRevision);
       this.hooks.onBackgroundError?.(error);
       this.hooks.failed(tx);
-      return new RegistryError("unavailable", `the registry could not write to its data directory: ${String(error)}`);
+      return new RegistryError("unavailable", `the registry could not write to its data directory: ${error instanceof Error ? error.message : String(error)}`);
     } finally {
       this.inFlight = new Set();
     }

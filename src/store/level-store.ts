@@ -66,7 +66,11 @@ export class LevelStore implements RegistryStore {
   async commit(commit: Commit): Promise<void> {
     if (this.reopenBeforeWriting) {
       await this.db.close();
-      await this.db.open();
+      try {
+        await this.db.open();
+      } catch (error) {
+        throw explainOpenError(this.directory, error);
+      }
       this.reopenBeforeWriting = false;
     }
     // A chained batch hands each operation straight to LevelDB's WriteBatch;
