@@ -1,7 +1,7 @@
 import { Level } from "level";
 import type { RegistryEvent } from "../domain/event.js";
 import type { InstanceRecord } from "../domain/instance.js";
-import type { Commit, RegistryStore, Restore, StoredState } from "../domain/registry-store.js";
+import type { Commit, RegistryStore, StoredState } from "../domain/registry-store.js";
 import { eventKey, eventPrefix, instanceKeyOf, instancePrefix, rangeOf, revisionKey } from "./layout.js";
 import { corruptValue, explainOpenError, explainReadError, recovery, StoreError } from "./store-error.js";
 
@@ -79,9 +79,12 @@ export class LevelStore implements RegistryStore {
     const batch = this.db.batch();
     let oldest = this.oldestEvent;
     try {
-      if (commit.restore !== undefined) writeRestore(batch, commit.restore);
-      for (const instance of commit.puts) batch.put(instanceKeyOf(instance.service, instance.id), JSON.stringify(instance));
-      for (const { service, id } of commit.deletes) batch.del(instanceKeyOf(service, id));
+      // What failed commits may have left goes back first; this commit's own changes follow and win.
+      if (commit.restore !== undefined) {
+        writeInstances(batch, commit.restore);
+        for (let revision = commit.restore.eventsAfter + 1; revision <= commit.restore.eventsThrough; revision++) batch.del(eventKey(revision));
+      }
+      writeInstances(batch, commit);
       for (const event of commit.events) batch.put(eventKey(event.revision), JSON.stringify(event));
       for (; oldest <= commit.dropEventsThrough; oldest++) batch.del(eventKey(oldest));
       batch.put(revisionKey, String(commit.revision));
@@ -125,9 +128,8 @@ export class LevelStore implements RegistryStore {
   }
 }
 
-/** Puts back what failed commits may have left (see `Restore`); the commit's own changes follow in the same batch and win. */
-function writeRestore(batch: { put(key: string, value: string): unknown; del(key: string): unknown }, restore: Restore): void {
-  for (const instance of restore.puts) batch.put(instanceKeyOf(instance.service, instance.id), JSON.stringify(instance));
-  for (const { service, id } of restore.deletes) batch.del(instanceKeyOf(service, id));
-  for (let revision = restore.eventsAfter + 1; revision <= restore.eventsThrough; revision++) batch.del(eventKey(revision));
+/** Adds the instance records `changes` puts and deletes to a batch. */
+function writeInstances(batch: { put(key: string, value: string): unknown; del(key: string): unknown }, changes: Pick<Commit, "puts" | "deletes">): void {
+  for (const instance of changes.puts) batch.put(instanceKeyOf(instance.service, instance.id), JSON.stringify(instance));
+  for (const { service, id } of changes.deletes) batch.del(instanceKeyOf(service, id));
 }
