@@ -16,10 +16,11 @@ const labels = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`,
 const longTtl = durationFromMs(3_600_000);
 
 describe("a full disk", () => {
-  it("fails the writes it cannot store with UNAVAILABLE, changes nothing, and loses no write acknowledged once there is room again", async () => {
+  it("fails the writes it cannot store with UNAVAILABLE, says so in Status, changes nothing, and loses no write acknowledged once there is room again", async () => {
     const dataDir = await tempDataDir();
     const limited = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir }, [], ["prlimit", `--fsize=${fileSizeLimit}:unlimited`]);
-    const client = grpcClient(await limited.ready());
+    const url = await limited.ready();
+    const client = grpcClient(url);
     const acknowledged = new Map<string, string>();
     await client.register({ instance: { service: "fill", id: "kept", address: "10.0.0.1:80", labels: { version: "old" }, ttl: longTtl } });
     acknowledged.set("kept", "old");
@@ -38,10 +39,17 @@ describe("a full disk", () => {
     expect(failure?.rawMessage).toMatch(/^the registry could not write to its data directory: IO error: .+: File too large$/);
     const versionsNow = (found: Awaited<ReturnType<typeof client.discover>>) => new Map(found.instances.map((instance) => [instance.id, instance.labels["version"] ?? ""]));
     expect(versionsNow(await client.discover({ service: "fill" }))).toEqual(acknowledged);
+    const failing = await client.status({});
+    expect(failing.writeFailure).toMatch(/: File too large$/);
+    expect(failing.writeFailingSince).toBeDefined();
+    const statusText = await MusterProcess.run(["status", "--registry", url]);
+    expect(statusText.stdout).toMatch(/^writes\s+FAILING since \d{4}-\d\d-\d\dT.+Z: IO error: .+: File too large; changes are refused until the data directory takes writes again \(\d+ synced commits, \d+ changes\)$/m);
 
     execFileSync("prlimit", ["--pid", String(limited.pid), "--fsize=unlimited:unlimited"]);
     await client.register({ instance: { service: "fill", id: "after", address: "10.0.0.1:80", labels: { version: "after" }, ttl: longTtl } });
     acknowledged.set("after", "after");
+    const recovered = await client.status({});
+    expect([recovered.writeFailure, recovered.writeFailingSince]).toEqual(["", undefined]);
     const { revision } = await client.discover({ service: "fill" });
     await limited.kill("SIGTERM");
 

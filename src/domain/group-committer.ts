@@ -2,6 +2,7 @@ import { parseInstanceKey, type InstanceRecord } from "./instance.js";
 import type { InstanceIndex } from "./instance-index.js";
 import { RegistryError } from "./registry-error.js";
 import type { RegistryStore, Restore } from "./registry-store.js";
+import type { WriteFailure } from "./registry-types.js";
 import { Transaction } from "./transaction.js";
 
 /** How the committer reads and updates the registry it serves. */
@@ -40,6 +41,7 @@ export class GroupCommitter {
   private writes = 0;
   /** What failed commits since the last good one touched: the next commit puts it back (see `Restore`). */
   private unsettled: { readonly keys: Set<string>; through: number } | undefined;
+  private failure: WriteFailure | undefined;
 
   constructor(
     private readonly store: RegistryStore,
@@ -64,6 +66,11 @@ export class GroupCommitter {
   /** Synced store commits so far, and the changes they carried: their ratio is the grouping. */
   counts(): { commits: number; writes: number } {
     return { commits: this.commits, writes: this.writes };
+  }
+
+  /** Why commits are failing, while they are. */
+  writeFailure(): WriteFailure | undefined {
+    return this.failure;
   }
 
   /** True while a commit that changes this instance key is being written. */
@@ -125,13 +132,16 @@ export class GroupCommitter {
       this.unsettled ??= { keys: new Set(), through: 0 };
       for (const key of this.inFlight) this.unsettled.keys.add(key);
       this.unsettled.through = Math.max(this.unsettled.through, tx.lastRevision);
+      const reason = error instanceof Error ? error.message : String(error);
+      this.failure = { reason, since: this.failure?.since ?? this.hooks.now() };
       this.hooks.onBackgroundError?.(error);
       this.hooks.failed(tx);
-      return new RegistryError("unavailable", `the registry could not write to its data directory: ${error instanceof Error ? error.message : String(error)}`);
+      return new RegistryError("unavailable", `the registry could not write to its data directory: ${reason}`);
     } finally {
       this.inFlight = new Set();
     }
     this.unsettled = undefined;
+    this.failure = undefined;
     this.commits++;
     this.writes += tx.events.length;
     this.hooks.applied(tx);

@@ -64,4 +64,14 @@ export interface RegistryStats {
   /** Synced store commits since start, and the changes they carried. */
   readonly commits: number;
   readonly committedChanges: number;
+  /** Set while commits fail; undefined once one succeeds. */
+  readonly writeFailure: WriteFailure | undefined;
+}
+
+/** Why the registry's writes are failing, and since when. */
+export interface WriteFailure {
+  /** The store's reason for the last failed commit, such as a full disk. */
+  readonly reason: string;
+  /** Wall-clock milliseconds of the first failure in this run of failures. */
+  readonly since: number;
 }

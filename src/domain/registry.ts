@@ -213,6 +213,7 @@ export class Registry {
       expiryHold: { ...this.guard.current(), silent: this.liveness.silentCount, instances: this.index.size },
       commits,
       committedChanges: writes,
+      writeFailure: this.committer.writeFailure(),
     };
   }
 

@@ -81,6 +81,8 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
         commits: BigInt(stats.commits),
         committedChanges: BigInt(stats.committedChanges),
         residentBytes: BigInt(process.memoryUsage.rss()),
+        writeFailure: stats.writeFailure?.reason ?? "",
+        writeFailingSince: stats.writeFailure === undefined ? undefined : timestampFromMs(stats.writeFailure.since),
       };
     },
 

@@ -1,5 +1,5 @@
 import { toJson } from "@bufbuild/protobuf";
-import { durationMs } from "@bufbuild/protobuf/wkt";
+import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import { StatusResponseSchema } from "../../../gen/muster/v1/registry_pb.js";
 import { callRegistry, clientCommand, outputOption, print, type RegistryFlags } from "../command-kit.js";
@@ -27,11 +27,19 @@ export function statusCommand(): Command {
         ["instances", `${status.instances} (${colors.green(`${status.healthy} healthy`)}, ${colors.yellow(`${status.degraded} degraded`)}, ${colors.red(`${status.unhealthy} unhealthy`)})`],
         ["watchers", String(status.watchers)],
         ["expiry", expiryLine(colors, status)],
+        ["writes", writesLine(colors, status)],
         ["data", `${status.dataDir} (${formatBytes(Number(status.dataDirBytes))})`],
         ["memory", `${formatBytes(Number(status.residentBytes))} resident`],
       ];
       print(lines.map(([key, value]) => `${key.padEnd(10)} ${value}`).join("\n"));
     });
+}
+
+function writesLine(colors: Colors, status: StatusResponse): string {
+  const counts = `${status.commits} synced commits, ${status.committedChanges} changes`;
+  if (status.writeFailure === "") return `ok (${counts})`;
+  const since = status.writeFailingSince === undefined ? "" : ` since ${timestampDate(status.writeFailingSince).toISOString()}`;
+  return colors.red(`FAILING${since}: ${status.writeFailure}; changes are refused until the data directory takes writes again (${counts})`);
 }
 
 function expiryLine(colors: Colors, status: StatusResponse): string {
