@@ -51,7 +51,10 @@ describe("a full disk", () => {
     const recovered = await client.status({});
     expect([recovered.writeFailure, recovered.writeFailingSince]).toEqual(["", undefined]);
     const { revision } = await client.discover({ service: "fill" });
-    await limited.kill("SIGTERM");
+    const stopped = await limited.kill("SIGTERM");
+    // One line when the failures begin and one when they end, not a line per failed commit.
+    const logged = stopped.stdout.split("\n").filter((line) => /writes (failing|recovered)|write failed/.test(line));
+    expect(logged.map((line) => (JSON.parse(line) as { msg: string }).msg.split(":")[0])).toEqual(["writes failing", "writes recovered"]);
 
     const restarted = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir });
     try {

@@ -16,6 +16,7 @@ export interface CommitHooks {
   /** A group could not be written; nothing of it was applied. */
   readonly failed: (tx: Transaction) => void;
   readonly onBackgroundError: ((error: unknown) => void) | undefined;
+  readonly onWriteFailureChange: ((failure: WriteFailure | undefined, ended: WriteFailure | undefined) => void) | undefined;
 }
 
 interface Pending {
@@ -58,9 +59,15 @@ export class GroupCommitter {
     });
   }
 
-  /** Like `run`, for work nobody awaits; failures go to onBackgroundError. */
+  /**
+   * Like `run`, for work nobody awaits; failures go to onBackgroundError,
+   * except UNAVAILABLE: a failed commit is told through onWriteFailureChange,
+   * and a closing registry refuses work by design.
+   */
   runInBackground(compute: (tx: Transaction) => void): void {
-    this.run(compute).catch((error: unknown) => this.hooks.onBackgroundError?.(error));
+    this.run(compute).catch((error: unknown) => {
+      if (!(error instanceof RegistryError && error.code === "unavailable")) this.hooks.onBackgroundError?.(error);
+    });
   }
 
   /** Synced store commits so far, and the changes they carried: their ratio is the grouping. */
@@ -133,15 +140,20 @@ export class GroupCommitter {
       for (const key of this.inFlight) this.unsettled.keys.add(key);
       this.unsettled.through = Math.max(this.unsettled.through, tx.lastRevision);
       const reason = error instanceof Error ? error.message : String(error);
-      this.failure = { reason, since: this.failure?.since ?? this.hooks.now() };
-      this.hooks.onBackgroundError?.(error);
+      const first = this.failure === undefined;
+      this.failure = { reason, since: this.failure?.since ?? this.hooks.now(), failedCommits: (this.failure?.failedCommits ?? 0) + 1 };
+      if (first) this.hooks.onWriteFailureChange?.(this.failure, undefined);
       this.hooks.failed(tx);
       return new RegistryError("unavailable", `the registry could not write to its data directory: ${reason}`);
     } finally {
       this.inFlight = new Set();
     }
     this.unsettled = undefined;
-    this.failure = undefined;
+    if (this.failure !== undefined) {
+      const ended = this.failure;
+      this.failure = undefined;
+      this.hooks.onWriteFailureChange?.(undefined, ended);
+    }
     this.commits++;
     this.writes += tx.events.length;
     this.hooks.applied(tx);

@@ -27,6 +27,12 @@ export interface RegistryOptions {
   readonly expiryGuard?: ExpiryGuardPolicy;
   /** Told when mass-expiry protection starts or stops holding removals. */
   readonly onExpiryHoldChange?: (state: ExpiryHoldState) => void;
+  /**
+   * Told once when commits start failing (with the first failure) and once
+   * when one succeeds again (`failure` undefined, `ended` the run that
+   * ended), not at every failed commit: a full disk must not fill the log too.
+   */
+  readonly onWriteFailureChange?: (failure: WriteFailure | undefined, ended: WriteFailure | undefined) => void;
   /** Default: up to 256 Discover answers, 20,000 instances in all, are reused while exact. */
   readonly answerCache?: AnswerCacheLimits;
 }
@@ -74,4 +80,6 @@ export interface WriteFailure {
   readonly reason: string;
   /** Wall-clock milliseconds of the first failure in this run of failures. */
   readonly since: number;
+  /** Commits that failed in this run. */
+  readonly failedCommits: number;
 }

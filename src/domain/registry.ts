@@ -64,6 +64,7 @@ export class Registry {
       applied: (tx) => this.applied(tx),
       failed: (tx) => this.retryLater(tx),
       onBackgroundError: options.onBackgroundError,
+      onWriteFailureChange: options.onWriteFailureChange,
     });
   }
 
