@@ -129,6 +129,18 @@ export class GroupCommitter {
     return { puts, deletes, eventsAfter: this.hooks.currentRevision(), eventsThrough: this.unsettled.through };
   }
 
+  /** Remembers what a failed commit touched (for the next one's `Restore`) and that writes fail; returns the reason. */
+  private failedCommit(tx: Transaction, error: unknown): string {
+    this.unsettled ??= { keys: new Set(), through: 0 };
+    for (const key of tx.touchedKeys()) this.unsettled.keys.add(key);
+    this.unsettled.through = Math.max(this.unsettled.through, tx.lastRevision);
+    const reason = error instanceof Error ? error.message : String(error);
+    const first = this.failure === undefined;
+    this.failure = { reason, since: this.failure?.since ?? this.hooks.now(), failedCommits: (this.failure?.failedCommits ?? 0) + 1 };
+    if (first) this.hooks.onWriteFailureChange?.(this.failure, undefined);
+    return reason;
+  }
+
   /** Writes and applies a group; returns the error to give its writers, if any. */
   private async write(tx: Transaction): Promise<RegistryError | undefined> {
     if (tx.events.length === 0) return undefined;
@@ -136,13 +148,7 @@ export class GroupCommitter {
     try {
       await this.store.commit(tx.toCommit(this.historyLimit, this.restore()));
     } catch (error) {
-      this.unsettled ??= { keys: new Set(), through: 0 };
-      for (const key of this.inFlight) this.unsettled.keys.add(key);
-      this.unsettled.through = Math.max(this.unsettled.through, tx.lastRevision);
-      const reason = error instanceof Error ? error.message : String(error);
-      const first = this.failure === undefined;
-      this.failure = { reason, since: this.failure?.since ?? this.hooks.now(), failedCommits: (this.failure?.failedCommits ?? 0) + 1 };
-      if (first) this.hooks.onWriteFailureChange?.(this.failure, undefined);
+      const reason = this.failedCommit(tx, error);
       this.hooks.failed(tx);
       return new RegistryError("unavailable", `the registry could not write to its data directory: ${reason}`);
     } finally {
