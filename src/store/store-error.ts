@@ -46,9 +46,7 @@ const fileProblems: Readonly<Record<string, string>> = {
 };
 
 function fileProblem(error: unknown): string | undefined {
-  let current = error;
-  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
-  const code = (current as NodeJS.ErrnoException).code;
+  const code = (rootCause(error) as NodeJS.ErrnoException).code;
   return code === undefined ? undefined : fileProblems[code];
 }
 
@@ -79,8 +77,14 @@ function levelCode(error: unknown): string | undefined {
   return undefined;
 }
 
-function rootMessage(error: unknown): string {
+/** The innermost error of a `cause` chain: LevelDB's own, or Node's with its errno code. */
+function rootCause(error: unknown): unknown {
   let current = error;
   while (current instanceof Error && current.cause instanceof Error) current = current.cause;
-  return current instanceof Error ? current.message : String(current);
+  return current;
+}
+
+function rootMessage(error: unknown): string {
+  const root = rootCause(error);
+  return root instanceof Error ? root.message : String(root);
 }
