@@ -135,6 +135,27 @@ describe("validation", () => {
     expect((await client.discover({})).revision).toBe(1n);
   });
 
+  it("rejects JSON with a field or an enum name the schema does not have, instead of reading around it", async () => {
+    const server = await TestRegistry.start();
+    const post = async (method: string, body: object) => {
+      const response = await fetch(`${server.url}/muster.v1.RegistryService/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as { code?: string; message?: string } };
+    };
+    // A typo read around would register with the default ttl, or report a failing instance HEALTHY.
+    expect(await post("Register", { instance: { service: "web", id: "w-1", address: "10.0.0.1:80", ttll: "5s" } })).toEqual({
+      status: 400,
+      body: { code: "invalid_argument", message: expect.stringContaining('"ttll" is unknown') as string },
+    });
+    expect((await post("Register", { instance: { service: "web", id: "w-1", address: "10.0.0.1:80", ttl: "5s" } })).status).toBe(200);
+    expect(await post("Heartbeat", { service: "web", id: "w-1", status: "HEALTH_STATUS_UNHEALTY" })).toEqual({
+      status: 400,
+      body: { code: "invalid_argument", message: expect.stringContaining('"HEALTH_STATUS_UNHEALTY"') as string },
+    });
+    const { instances, revision } = await server.client().discover({ service: "web" });
+    expect(instances.map((instance) => [instance.id, instance.health, instance.ttl?.seconds])).toEqual([["w-1", HealthStatus.HEALTHY, 5n]]);
+    expect(revision).toBe(1n);
+  });
+
   it.each(badFilters)("Discover and Watch reject a bad %s", async (field, filter) => {
     const client = (await TestRegistry.start()).client();
     await expectInvalid(client.discover(filter), field);

@@ -106,6 +106,8 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
           .service(ServerReflectionV1alpha, reflection.v1alpha),
       interceptors: [errorInterceptor(logger)],
       readMaxBytes,
+      // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
+      jsonOptions: { ignoreUnknownFields: false },
     }),
     grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], { logger, readMaxBytes }),
   );
