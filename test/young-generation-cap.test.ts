@@ -16,7 +16,8 @@ function largestYoungGenerationMiB(capMiB: number | undefined, stopAfterTurns = 
     import v8 from "node:v8";
     import { setImmediate as turn } from "node:timers/promises";
     import { capYoungGeneration } from ${JSON.stringify(capModule)};
-    const stop = ${capMiB === undefined ? "() => {}" : `capYoungGeneration(${capMiB * MiB})`};
+    const cap = ${capMiB === undefined ? "undefined" : `capYoungGeneration(${capMiB * MiB})`};
+    const stop = () => cap?.stop();
     const young = () => v8.getHeapSpaceStatistics().find((space) => space.space_name === "new_space").space_size;
     let largest = 0;
     let kept = [];

@@ -34,19 +34,34 @@ function youngGenerationBytes(): number | undefined {
  *
  * Returns the function that stops capping and lets V8 grow as it would.
  */
-export function capYoungGeneration(maxBytes: number): () => void {
+export function capYoungGeneration(maxBytes: number): YoungGenerationCap {
+  let limit = maxBytes;
   let growing = true;
   const follow = () => {
     const bytes = youngGenerationBytes();
-    if (bytes === undefined || bytes < maxBytes === growing) return;
+    if (bytes === undefined || bytes < limit === growing) return;
     growing = !growing;
     v8.setFlagsFromString(`--semi-space-growth-factor=${growing ? defaultGrowthFactor : 1}`);
   };
   const observer = new PerformanceObserver(follow);
   observer.observe({ entryTypes: ["gc"] });
   follow();
-  return () => {
-    observer.disconnect();
-    if (!growing) v8.setFlagsFromString(`--semi-space-growth-factor=${defaultGrowthFactor}`);
+  return {
+    setLimit(bytes) {
+      limit = bytes;
+      follow();
+    },
+    stop() {
+      observer.disconnect();
+      if (!growing) v8.setFlagsFromString(`--semi-space-growth-factor=${defaultGrowthFactor}`);
+    },
   };
+}
+
+/** A running cap. */
+export interface YoungGenerationCap {
+  /** Moves the cap. V8 shrinks the young generation only on its own terms, so a lower cap stops growth rather than giving memory back. */
+  setLimit(bytes: number): void;
+  /** Stops capping and lets V8 grow it as it would. */
+  stop(): void;
 }

@@ -7,6 +7,7 @@ import { StoreError } from "../../store/store-error.js";
 import { CliError } from "../cli-error.js";
 import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
 import { capYoungGeneration } from "../young-generation-cap.js";
+import { followingLoadPays, followLoadWithMemory } from "../memory-follows-load.js";
 import { logLevels, resolveServeConfig, settingsFromEnv, settingsFromFile, type LogLevel } from "../serve-config.js";
 
 /** How long shutdown may take before the process exits regardless. */
@@ -41,13 +42,13 @@ export function serveCommand(): Command {
         throw error;
       });
       keepShortLivedObjectsYoung();
-      const stopCapping = config.youngGenerationMiB > 0 ? capYoungGeneration(config.youngGenerationMiB * 1024 * 1024) : () => undefined;
+      const stopSizingHeap = config.youngGenerationMiB > 0 ? sizeHeapToLoad(config.youngGenerationMiB * 1024 * 1024) : () => undefined;
       const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger) : () => undefined;
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           logger.info({ signal }, "shutting down");
           stopReleasing();
-          stopCapping();
+          stopSizingHeap();
           setTimeout(() => {
             logger.error(`shutdown took longer than ${shutdownDeadlineMs / 1000}s; exiting anyway`);
             process.exit(1);
@@ -61,6 +62,16 @@ export function serveCommand(): Command {
         process.once("SIGTERM", stop);
       });
     });
+}
+
+/** Caps the young generation at `busyYoungBytes`, and where that pays holds both generations smaller while the load is light. */
+function sizeHeapToLoad(busyYoungBytes: number): () => void {
+  const cap = capYoungGeneration(busyYoungBytes);
+  const stopFollowing = followingLoadPays ? followLoadWithMemory(cap, busyYoungBytes) : () => undefined;
+  return () => {
+    stopFollowing();
+    cap.stop();
+  };
 }
 
 /**

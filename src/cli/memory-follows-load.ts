@@ -1,0 +1,58 @@
+import v8 from "node:v8";
+import { performance, type EventLoopUtilization } from "node:perf_hooks";
+import type { YoungGenerationCap } from "./young-generation-cap.js";
+
+/** Event-loop utilization under which a second counts as light: 1,000 heartbeats a second measured 0.08-0.16, a registration burst from one client 0.31-0.34, a saturating load 0.9 and over. */
+const lightBelow = 0.5;
+/** The young generation's cap under light load. */
+const lightYoungBytes = 4 * 1024 * 1024;
+/** How far past what its last full collection kept V8 lets the old generation grow under light load, in percent; 0 is V8's own factor. */
+const lightOldGrowthPercent = 20;
+
+/**
+ * Whether following the load pays on this V8. On V8 11 (Node 20), with
+ * 10,000 instances and 100 watchers: 129-130 -> 102-104 MiB right after the
+ * registrations, 110-111 -> 101-102 while they heartbeat. On V8 12 (Node 22)
+ * the same limits changed nothing, and on V8 13 (Node 24) they left 3-5 MiB
+ * more (BENCHMARKS.md, "Memory").
+ */
+export const followingLoadPays = Number(process.versions.v8.split(".")[0]) < 12;
+
+/**
+ * Sizes V8's heap to the load, second by second. Under a saturating load a
+ * large young generation and V8's own old-generation growth are what
+ * throughput needs: holding them small costs Register a quarter of its
+ * rate. Under light load they only hold garbage: V8 doubled the young
+ * generation to the cap during a burst and let the old generation reach
+ * about twice the live heap, so 10,000 instances heartbeating 1,000 times a
+ * second kept 110-111 MiB resident. While the event loop is under half busy
+ * the young generation is capped at 4 MiB (or `busyYoungBytes`, if smaller)
+ * and the old generation grows 20% between full collections; a busy second
+ * gives both back to V8 (`busyYoungBytes` is the cap then). V8 reads both
+ * flags at each collection, so a change takes effect at the next one. A
+ * young generation that grew while busy stays grown until V8 or an idle
+ * release shrinks it (BENCHMARKS.md, "Memory").
+ *
+ * Returns the function that stops following and leaves the old generation's
+ * growth to V8.
+ */
+export function followLoadWithMemory(cap: YoungGenerationCap, busyYoungBytes: number, lookEveryMs = 1_000): () => void {
+  let light: boolean | undefined;
+  const size = (nowLight: boolean) => {
+    if (nowLight === light) return;
+    light = nowLight;
+    cap.setLimit(light ? Math.min(lightYoungBytes, busyYoungBytes) : busyYoungBytes);
+    v8.setFlagsFromString(`--heap-growing-percent=${light ? lightOldGrowthPercent : 0}`);
+  };
+  size(true);
+  let since: EventLoopUtilization = performance.eventLoopUtilization();
+  const timer = setInterval(() => {
+    const { utilization } = performance.eventLoopUtilization(since);
+    since = performance.eventLoopUtilization();
+    size(utilization < lightBelow);
+  }, lookEveryMs).unref();
+  return () => {
+    clearInterval(timer);
+    v8.setFlagsFromString("--heap-growing-percent=0");
+  };
+}
