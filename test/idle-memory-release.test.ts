@@ -104,7 +104,8 @@ describe("IdleReleasePolicy", () => {
 
 describe("a served registry after a burst", () => {
   it("hands the burst's memory back once quiet, and keeps every instance", async () => {
-    const server = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_LOG_LEVEL: "debug" });
+    // The heap left to V8's own sizing, as after a saturating load: on Node 20 a light load like this burst no longer grows it enough to need a release.
+    const server = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_LOG_LEVEL: "debug", MUSTER_YOUNG_GENERATION_MIB: "0" });
     try {
       const client = grpcClient(await server.ready());
       for (let start = 0; start < 6_000; start += 500) {
