@@ -32,7 +32,7 @@ function youngGenerationBytes(): number | undefined {
  * V8's flags are process-wide, so this is for the serving process, not a
  * library.
  *
- * Returns the function that stops capping and lets V8 grow as it would.
+ * Returns the cap, which can be moved (`setLimit`) or stopped.
  */
 export function capYoungGeneration(maxBytes: number): YoungGenerationCap {
   let limit = maxBytes;
