@@ -1,8 +1,9 @@
 import v8 from "node:v8";
-import { performance, type EventLoopUtilization } from "node:perf_hooks";
+import { performance } from "node:perf_hooks";
 import { runInNewContext } from "node:vm";
 import type { Logger } from "pino";
 import { IdleReleasePolicy } from "./idle-release-policy.js";
+import { lookAtLoad } from "./load-look.js";
 
 /** How the process collects its garbage on V8 as it runs here. */
 interface Collector {
@@ -61,7 +62,8 @@ const lookEveryMs = 1_000;
  */
 export function releaseMemoryWhenIdle(quietMs: number, logger: Logger): () => void {
   // Exposing the collector makes a V8 context (a few ms), so not on the way to the first answer.
-  let timer = setTimeout(() => {
+  let stop = () => clearTimeout(start);
+  const start = setTimeout(() => {
     const collector = exposeCollector();
     if (collector === undefined) {
       logger.warn("V8 did not expose its collector; memory taken by a burst stays with the process");
@@ -70,9 +72,7 @@ export function releaseMemoryWhenIdle(quietMs: number, logger: Logger): () => vo
     const heapBytes = () => v8.getHeapStatistics().total_heap_size;
     const { collect, prepare } = collector;
     const policy = new IdleReleasePolicy({ quietLooks: Math.max(1, Math.round(quietMs / lookEveryMs)), initialHeapBytes: heapBytes(), thorough: prepare === undefined });
-    let since: EventLoopUtilization = performance.eventLoopUtilization();
-    timer = setInterval(() => {
-      const { utilization } = performance.eventLoopUtilization(since);
+    stop = lookAtLoad(lookEveryMs, (utilization) => {
       const before = heapBytes();
       const action = policy.next({ utilization, heapBytes: before });
       if (action === "prepare") prepare?.();
@@ -82,10 +82,7 @@ export function releaseMemoryWhenIdle(quietMs: number, logger: Logger): () => vo
         const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);
         logger.debug({ heapMiB: mib(before), afterMiB: mib(heapBytes()), pauseMs: Math.round(performance.now() - started) }, "quiet: collected garbage to hand memory back");
       }
-      // From here, so a collection's own time does not count as load at the next look.
-      since = performance.eventLoopUtilization();
-    }, lookEveryMs).unref();
+    });
   }, lookEveryMs).unref();
-  // Node's timers are one kind: clearInterval stops the first timeout as well as the looks.
-  return () => clearInterval(timer);
+  return () => stop();
 }

@@ -1,5 +1,5 @@
 import v8 from "node:v8";
-import { performance, type EventLoopUtilization } from "node:perf_hooks";
+import { lookAtLoad } from "./load-look.js";
 import type { YoungGenerationCap } from "./young-generation-cap.js";
 
 /** Event-loop utilization under which a second counts as light: 1,000 heartbeats a second measured 0.08-0.16, a registration burst from one client 0.31-0.34, a saturating load 0.9 and over. */
@@ -45,14 +45,9 @@ export function followLoadWithMemory(cap: YoungGenerationCap, busyYoungBytes: nu
     v8.setFlagsFromString(`--heap-growing-percent=${light ? lightOldGrowthPercent : 0}`);
   };
   size(true);
-  let since: EventLoopUtilization = performance.eventLoopUtilization();
-  const timer = setInterval(() => {
-    const { utilization } = performance.eventLoopUtilization(since);
-    since = performance.eventLoopUtilization();
-    size(utilization < lightBelow);
-  }, lookEveryMs).unref();
+  const stopLooking = lookAtLoad(lookEveryMs, (utilization) => size(utilization < lightBelow));
   return () => {
-    clearInterval(timer);
+    stopLooking();
     v8.setFlagsFromString("--heap-growing-percent=0");
   };
 }
