@@ -26,6 +26,14 @@ export interface AgentStateChange {
 export interface AgentOptions {
   /** Heartbeat every ttl times this. Default 1/3, so two heartbeats may be lost without going UNHEALTHY. */
   readonly heartbeatFraction?: number;
+  /**
+   * How long a Register or Heartbeat may take before it counts as failed
+   * (DEADLINE_EXCEEDED): the agent then reports `reconnecting` and retries.
+   * Default the heartbeat interval, at least 1s, so a registry that stops
+   * answering is reported before the instance's ttl runs out, not when TCP
+   * gives up.
+   */
+  readonly callTimeoutMs?: number;
   readonly backoff?: BackoffOptions;
   /** Deregister when the process gets one of these signals, then let the signal take its course. Default none. */
   readonly closeOnSignals?: readonly NodeJS.Signals[];
@@ -109,12 +117,13 @@ export class RegistryAgent extends EventEmitter<{ state: [AgentStateChange] }> {
     let registered = false;
     let failures = 0;
     while (!this.isClosed()) {
+      const call = { signal: this.abort.signal, timeoutMs: Math.ceil(this.options.callTimeoutMs ?? Math.max(1_000, this.heartbeatInterval())) };
       try {
         if (registered) {
-          await this.client.heartbeat({ service: this.instance.service, id: this.instance.id, status: this.status }, { signal: this.abort.signal });
+          await this.client.heartbeat({ service: this.instance.service, id: this.instance.id, status: this.status }, call);
           if (this.current.state !== "registered") this.setState("registered", undefined);
         } else {
-          const { instance } = await this.client.register({ instance: this.instance }, { signal: this.abort.signal });
+          const { instance } = await this.client.register({ instance: this.instance }, call);
           if (instance === undefined) throw new ConnectError("registry answered without an instance", Code.Internal);
           this.instance.id = instance.id;
           registered = true;

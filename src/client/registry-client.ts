@@ -1,6 +1,7 @@
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
+import { CheckedHttp2Session } from "./checked-http2-session.js";
 
 /** A typed client for muster.v1.RegistryService. */
 export type RegistryClient = Client<typeof RegistryService>;
@@ -13,9 +14,21 @@ export interface RegistryClientOptions {
   readonly baseUrl: string;
   /** Default "grpc" (HTTP/2). "connect" and "grpc-web" use HTTP/2 too unless httpVersion says "1.1". */
   readonly protocol?: RegistryProtocol;
-  /** Default "2". */
+  /** Default "2"; gRPC is always HTTP/2. */
   readonly httpVersion?: "1.1" | "2";
   readonly interceptors?: Interceptor[];
+  /**
+   * How long an HTTP/2 connection whose calls have heard nothing may stay
+   * silent before it is checked with a PING, or a connection idle that long
+   * before it is reused. Default 10s; `Infinity` sends no PINGs. A registry
+   * that vanishes without closing the connection (a network partition, a
+   * frozen or powered-off host) is otherwise noticed only when TCP gives up,
+   * after about 15 minutes: until then a Watch hears nothing and every call
+   * on the connection hangs.
+   */
+  readonly pingIntervalMs?: number;
+  /** How long a PING may go unanswered before the connection is given up for dead and its calls fail with UNAVAILABLE. Default 5s. */
+  readonly pingTimeoutMs?: number;
 }
 
 /** The default registry address, where `muster serve` listens. */
@@ -24,16 +37,19 @@ export const defaultRegistryUrl = "http://127.0.0.1:6878";
 /**
  * Creates a client over the protocol of your choice. Every protocol reaches
  * the same port; gRPC is the default because every language speaks it.
+ * HTTP/2 connections are kept honest with PINGs (see `pingIntervalMs`);
+ * HTTP/1.1 has no PING, so there only a call's own deadline ends a hang.
  */
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
   const { baseUrl, interceptors = [] } = options;
-  const httpVersion = options.httpVersion ?? "2";
+  const sessionManager = new CheckedHttp2Session(baseUrl, { intervalMs: options.pingIntervalMs ?? 10_000, timeoutMs: options.pingTimeoutMs ?? 5_000 });
+  const http = options.httpVersion === "1.1" ? { httpVersion: "1.1" as const } : { httpVersion: "2" as const, sessionManager };
   switch (options.protocol ?? "grpc") {
     case "grpc":
-      return createClient(RegistryService, createGrpcTransport({ baseUrl, interceptors }));
+      return createClient(RegistryService, createGrpcTransport({ baseUrl, interceptors, sessionManager }));
     case "connect":
-      return createClient(RegistryService, createConnectTransport({ baseUrl, httpVersion, interceptors, useBinaryFormat: true }));
+      return createClient(RegistryService, createConnectTransport({ baseUrl, interceptors, ...http, useBinaryFormat: true }));
     case "grpc-web":
-      return createClient(RegistryService, createGrpcWebTransport({ baseUrl, httpVersion, interceptors }));
+      return createClient(RegistryService, createGrpcWebTransport({ baseUrl, interceptors, ...http }));
   }
 }

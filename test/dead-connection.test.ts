@@ -1,0 +1,105 @@
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { expect, it } from "vitest";
+import { RegistryAgent, type AgentStateChange } from "../src/client/agent.js";
+import { createRegistryClient } from "../src/client/registry-client.js";
+import { RegistryWatcher } from "../src/client/watcher.js";
+import { startBlackholeProxy } from "./support/blackhole-proxy.js";
+import { TestRegistry } from "./support/test-registry.js";
+
+// A registry that goes silent without closing the connection (a partition, a frozen host) is
+// noticed by TCP only after about 15 minutes. Before the SDK set deadlines and HTTP/2 PINGs, an
+// agent stayed "registered" and a watcher heard nothing for all that time.
+
+it("an agent whose connection goes silent reports reconnecting, then heartbeats over a new connection", async () => {
+  const server = await TestRegistry.start();
+  const proxy = await startBlackholeProxy(server.url);
+  // ttl 3s: a heartbeat each second, each with a deadline of a second (the default), so the first
+  // heartbeat after the silence ends by its deadline before the PING check is due (2.5s of silence).
+  const client = createRegistryClient({ baseUrl: proxy.url, pingIntervalMs: 2_500, pingTimeoutMs: 500 });
+  const agent = new RegistryAgent(client, { service: "jobs", id: "j-1", address: "10.0.0.1:80", ttl: durationFromMs(3_000) }, { backoff: { initialMs: 50, maxMs: 200 } });
+  const changes: AgentStateChange[] = [];
+  agent.on("state", (change) => changes.push(change));
+  await agent.until("registered");
+
+  proxy.blackhole();
+  const silencedAt = Date.now();
+  await expect.poll(() => changes.map((change) => change.state), { timeout: 5_000 }).toContain("reconnecting");
+  expect(changes.find((change) => change.state === "reconnecting")?.error?.code).toBe(Code.DeadlineExceeded);
+
+  // The call after it finds the connection silent, a PING goes unanswered, and the one after that
+  // opens a new connection: the registry hears heartbeats again.
+  const direct = server.client();
+  const lastHeartbeat = async () => {
+    const heartbeat = (await direct.discover({ service: "jobs", includeUnhealthy: true })).instances[0]?.lastHeartbeatAt;
+    return heartbeat === undefined ? 0 : timestampMs(heartbeat);
+  };
+  await expect.poll(() => agent.state, { timeout: 8_000 }).toBe("registered");
+  await expect.poll(lastHeartbeat).toBeGreaterThan(silencedAt);
+  expect(proxy.connections).toBe(2);
+  await agent.close();
+}, 20_000);
+
+it("a watcher whose stream goes silent notices by PING with the client's defaults, and resumes without a gap", async () => {
+  const server = await TestRegistry.start();
+  const proxy = await startBlackholeProxy(server.url);
+  const retries: ConnectError[] = [];
+  const watcher = new RegistryWatcher(createRegistryClient({ baseUrl: proxy.url }), { service: "jobs" }, { onRetry: (error) => retries.push(error) });
+  const revisions: bigint[] = [];
+  const following = (async () => {
+    for await (const update of watcher) revisions.push(update.revision);
+  })();
+  await expect.poll(() => revisions.length).toBeGreaterThan(0);
+
+  proxy.blackhole();
+  const direct = server.client();
+  const ttl = durationFromMs(600_000);
+  await direct.register({ instance: { service: "jobs", id: "during", address: "10.0.0.2:80", ttl } });
+  // Silent since its snapshot: a PING after 10s, given up 5s later.
+  await expect.poll(() => [...watcher.view.keys()], { timeout: 25_000, interval: 200 }).toContain("jobs/during");
+  expect(retries.map((error) => error.code)).toContain(Code.Unavailable);
+  await direct.register({ instance: { service: "jobs", id: "after", address: "10.0.0.3:80", ttl } });
+  await expect.poll(() => [...watcher.view.keys()].sort()).toEqual(["jobs/after", "jobs/during"]);
+  watcher.close();
+  await following;
+}, 40_000);
+
+it("one client's agent and watcher both come back when their connection goes silent", async () => {
+  const server = await TestRegistry.start();
+  const proxy = await startBlackholeProxy(server.url);
+  // One client for both, as in a service that registers itself and follows its dependencies: its
+  // calls open and close streams on the connection while it is being checked.
+  const client = createRegistryClient({ baseUrl: proxy.url, pingIntervalMs: 2_500, pingTimeoutMs: 500 });
+  const agent = new RegistryAgent(client, { service: "jobs", id: "j-1", address: "10.0.0.1:80", ttl: durationFromMs(3_000) }, { backoff: { initialMs: 50, maxMs: 200 } });
+  const watcher = new RegistryWatcher(client, { service: "db" }, { backoff: { initialMs: 50, maxMs: 200 } });
+  let updates = 0;
+  const following = (async () => {
+    for await (const update of watcher) updates += update.snapshot ? 1 : 0;
+  })();
+  await agent.until("registered");
+  await expect.poll(() => updates).toBe(1);
+
+  proxy.blackhole();
+  await expect.poll(() => agent.state, { timeout: 5_000 }).toBe("reconnecting");
+  await server.client().register({ instance: { service: "db", id: "d-1", address: "10.0.0.9:5432", ttl: durationFromMs(600_000) } });
+  await expect.poll(() => [...watcher.view.keys()], { timeout: 10_000 }).toEqual(["db/d-1"]);
+  await expect.poll(() => agent.state, { timeout: 10_000 }).toBe("registered");
+  watcher.close();
+  await following;
+  await agent.close();
+}, 30_000);
+
+it("agents sharing one client all come back when their connection goes silent", async () => {
+  const server = await TestRegistry.start();
+  const proxy = await startBlackholeProxy(server.url);
+  // A process that hosts several workers, each registered: one worker's call ends by its deadline
+  // while another's call is waiting on the connection's check.
+  const client = createRegistryClient({ baseUrl: proxy.url, pingIntervalMs: 2_500, pingTimeoutMs: 500 });
+  const agents = Array.from({ length: 5 }, (_, i) => new RegistryAgent(client, { service: "jobs", id: `j-${i}`, address: "10.0.0.1:80", ttl: durationFromMs(3_000) }, { backoff: { initialMs: 50, maxMs: 200 } }));
+  await Promise.all(agents.map((agent) => agent.until("registered")));
+
+  proxy.blackhole();
+  await expect.poll(() => agents.map((agent) => agent.state), { timeout: 5_000 }).toContain("reconnecting");
+  await expect.poll(() => agents.map((agent) => agent.state), { timeout: 10_000 }).toEqual(agents.map(() => "registered"));
+  await Promise.all(agents.map((agent) => agent.close()));
+}, 30_000);
