@@ -103,3 +103,26 @@ it("agents sharing one client all come back when their connection goes silent", 
   await expect.poll(() => agents.map((agent) => agent.state), { timeout: 10_000 }).toEqual(agents.map(() => "registered"));
   await Promise.all(agents.map((agent) => agent.close()));
 }, 30_000);
+
+it("a watcher over HTTP/1.1, where there is no PING, gives up a silent stream and resumes", async () => {
+  const server = await TestRegistry.start({ registry: { progressIntervalMs: 300 } });
+  const proxy = await startBlackholeProxy(server.url);
+  const retries: ConnectError[] = [];
+  const client = createRegistryClient({ baseUrl: proxy.url, protocol: "connect", httpVersion: "1.1" });
+  const watcher = new RegistryWatcher(client, { service: "jobs" }, { silenceMs: 1_500, onRetry: (error) => retries.push(error) });
+  let updates = 0;
+  const following = (async () => {
+    for await (const update of watcher) updates += update.snapshot ? 1 : 0;
+  })();
+  await expect.poll(() => updates).toBe(1);
+  // Progress messages every 300ms keep a live stream well inside its 1.5s of allowed silence.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  expect(retries).toEqual([]);
+
+  proxy.blackhole();
+  await server.client().register({ instance: { service: "jobs", id: "during", address: "10.0.0.2:80", ttl: durationFromMs(600_000) } });
+  await expect.poll(() => [...watcher.view.keys()], { timeout: 8_000 }).toEqual(["jobs/during"]);
+  expect(retries.map((error) => [error.code, error.rawMessage])).toContainEqual([Code.Unavailable, "no message from the registry in 1.5s"]);
+  watcher.close();
+  await following;
+}, 20_000);

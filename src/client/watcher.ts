@@ -23,6 +23,14 @@ export interface WatcherOptions {
   readonly backoff?: BackoffOptions;
   /** Told each time the stream broke and is about to be resumed after `delayMs`. */
   readonly onRetry?: (error: ConnectError, delayMs: number) => void;
+  /**
+   * No message for this long and the stream is given up (UNAVAILABLE) and
+   * resumed. The registry sends one at least every 10s, a progress message
+   * when nothing changes. Default 30s. This catches what the client's PING
+   * check cannot: a stream over HTTP/1.1, and a proxy that answers PINGs
+   * itself for a registry that has gone quiet behind it.
+   */
+  readonly silenceMs?: number;
 }
 
 /**
@@ -63,10 +71,15 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
   async *[Symbol.asyncIterator](): AsyncIterator<WatchUpdate> {
     let failures = 0;
     while (!this.isClosed()) {
+      const silence = new AbortController();
+      const silenceMs = this.options.silenceMs ?? 30_000;
+      const quiet = setTimeout(() => silence.abort(new ConnectError(`no message from the registry in ${silenceMs / 1000}s`, Code.Unavailable)), silenceMs).unref();
       try {
         let pending: Event[] | undefined;
-        const stream = this.client.watch({ ...this.filter, sinceRevision: this.lastRevision }, { signal: this.abort.signal });
+        const signal = AbortSignal.any([this.abort.signal, silence.signal]);
+        const stream = this.client.watch({ ...this.filter, sinceRevision: this.lastRevision }, { signal });
         for await (const message of stream) {
+          quiet.refresh();
           failures = 0;
           if (message.snapshot) pending = [];
           if (pending !== undefined) {
@@ -87,6 +100,8 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
         const delay = backoffDelay(failures++, this.options.backoff);
         this.options.onRetry?.(error, delay);
         await sleep(delay, undefined, { signal: this.abort.signal }).catch(() => undefined);
+      } finally {
+        clearTimeout(quiet);
       }
     }
   }
