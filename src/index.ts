@@ -7,5 +7,6 @@ export { RegistryAgent, type AgentOptions, type AgentState, type AgentStateChang
 export { RegistryWatcher, type WatchFilter, type WatchUpdate, type WatcherOptions } from "./client/watcher.js";
 export type { BackoffOptions } from "./client/backoff.js";
 export { startRegistryServer, ListenError, type ListenErrorCode, type RegistryServerOptions, type RunningRegistry } from "./server/registry-server.js";
+export { defaultPeerCheck, type PeerCheckPolicy } from "./server/peer-check.js";
 export { StoreError, type StoreErrorCode } from "./store/store-error.js";
 export * from "../gen/muster/v1/registry_pb.js";

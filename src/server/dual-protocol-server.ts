@@ -3,6 +3,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import type { Socket } from "node:net";
 import type { StreamHandler } from "./grpc-fast-path.js";
+import { checkPeer, defaultPeerCheck, type PeerCheckPolicy } from "./peer-check.js";
 
 /** Handles requests from either HTTP version; connect-node's adapter is one. */
 export type DualHandler = (
@@ -19,6 +20,8 @@ const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  * preface goes to the HTTP/2 server, anything else to the HTTP/1.1 one.
  * HTTP/2 streams are first offered to `fastPath`, raw; the ones it declines
  * reach `handler` through Node's request/response compatibility objects.
+ * Connections whose clients went silent are closed (see `checkPeer`), and
+ * so are ones that never send their first bytes.
  */
 export class DualProtocolServer {
   private readonly tcp: net.Server;
@@ -30,7 +33,11 @@ export class DualProtocolServer {
   private readonly h1Requests = new Map<Socket, number>();
   private stopping = false;
 
-  constructor(handler: DualHandler, fastPath: StreamHandler = () => false) {
+  constructor(
+    handler: DualHandler,
+    fastPath: StreamHandler = () => false,
+    private readonly peerCheck: PeerCheckPolicy = defaultPeerCheck,
+  ) {
     this.h1 = http.createServer(handler);
     this.h1.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
       const socket = request.socket;
@@ -50,6 +57,7 @@ export class DualProtocolServer {
     this.h2.on("session", (session) => {
       this.sessions.add(session);
       session.on("close", () => this.sessions.delete(session));
+      checkPeer(session, peerCheck);
     });
     // Answers are small and latency-bound: Nagle would hold one back until the previous one is acknowledged.
     this.tcp = net.createServer({ noDelay: true }, (socket) => this.route(socket));
@@ -89,12 +97,15 @@ export class DualProtocolServer {
       this.h1Requests.delete(socket);
     });
     socket.on("error", () => socket.destroy());
+    const undecided = setTimeout(() => socket.destroy(), this.peerCheck.firstBytesMs).unref();
+    socket.once("close", () => clearTimeout(undecided));
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
       const seen = Math.min(head.length, http2Preface.length);
       const couldBeHttp2 = head.subarray(0, seen).equals(http2Preface.subarray(0, seen));
       if (couldBeHttp2 && seen < http2Preface.length) return;
+      clearTimeout(undecided);
       socket.off("data", onData);
       socket.pause();
       socket.unshift(head);

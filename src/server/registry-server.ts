@@ -7,6 +7,7 @@ import { file_grpc_reflection_v1_reflection, ServerReflection } from "../../gen/
 import { file_grpc_reflection_v1alpha_reflection, ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/registry_pb.js";
 import { DualProtocolServer } from "./dual-protocol-server.js";
+import type { PeerCheckPolicy } from "./peer-check.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { grpcFastPath } from "./grpc-fast-path.js";
 import { healthServiceImpl } from "./health-service.js";
@@ -28,6 +29,8 @@ export interface RegistryServerOptions {
   readonly shutdownGraceMs?: number;
   /** The largest request message accepted, on every protocol. Default 1 MiB. */
   readonly readMaxBytes?: number;
+  /** How clients that went away without closing their connections are found. Default `defaultPeerCheck` (60s PINGs, 20s to answer). */
+  readonly peerCheck?: PeerCheckPolicy;
 }
 
 /** A registry serving on a port. */
@@ -110,6 +113,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
       jsonOptions: { ignoreUnknownFields: false },
     }),
     grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], { logger, readMaxBytes }),
+    options.peerCheck,
   );
   let port: number;
   try {

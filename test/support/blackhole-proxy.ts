@@ -4,8 +4,9 @@ import { onTestFinished } from "vitest";
 /**
  * A TCP proxy in front of a registry that can make the connections open
  * through it go silent without closing them: what a network partition, or
- * a registry host that froze or lost power, looks like to a client. Bytes
- * still arrive and are dropped, nothing is answered, no FIN or RST is sent.
+ * a host that froze or lost power, looks like to the other side. Bytes
+ * still arrive and are dropped, nothing is answered, and a close on one
+ * side is not passed to the other.
  * Connections opened afterwards reach the registry again, as they would
  * after a failover to a healthy path. Closed when the test finishes.
  */
@@ -20,22 +21,23 @@ export interface BlackholeProxy {
 
 export async function startBlackholeProxy(target: string): Promise<BlackholeProxy> {
   const { hostname, port } = new URL(target);
-  const open = new Set<{ client: Socket; upstream: Socket }>();
+  const open = new Set<{ client: Socket; upstream: Socket; silenced: boolean }>();
   let connections = 0;
   const server = createServer((client) => {
     connections++;
     const upstream = createConnection({ host: hostname, port: Number(port) });
-    const pair = { client, upstream };
+    const pair = { client, upstream, silenced: false };
     open.add(pair);
     client.pipe(upstream);
     upstream.pipe(client);
-    const forget = () => {
-      open.delete(pair);
-      client.destroy();
-      upstream.destroy();
+    // A close crosses the proxy only while the path is up: across a partition neither side hears of it.
+    const closed = (side: Socket, other: Socket) => () => {
+      side.destroy();
+      if (!pair.silenced) other.destroy();
+      if (client.destroyed && upstream.destroyed) open.delete(pair);
     };
-    client.on("error", forget).on("close", forget);
-    upstream.on("error", forget).on("close", forget);
+    client.on("error", closed(client, upstream)).on("close", closed(client, upstream));
+    upstream.on("error", closed(upstream, client)).on("close", closed(upstream, client));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
@@ -50,7 +52,9 @@ export async function startBlackholeProxy(target: string): Promise<BlackholeProx
   return {
     url: `http://127.0.0.1:${address.port}`,
     blackhole() {
-      for (const { client, upstream } of open) {
+      for (const pair of open) {
+        const { client, upstream } = pair;
+        pair.silenced = true;
         client.unpipe(upstream);
         upstream.unpipe(client);
         // Keep reading, so neither side sees back-pressure: the bytes just go nowhere.

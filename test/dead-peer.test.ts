@@ -1,0 +1,53 @@
+import http2 from "node:http2";
+import { connect } from "node:net";
+import { expect, it } from "vitest";
+import { createRegistryClient } from "../src/client/registry-client.js";
+import { RegistryWatcher } from "../src/client/watcher.js";
+import { startBlackholeProxy } from "./support/blackhole-proxy.js";
+import { TestRegistry } from "./support/test-registry.js";
+
+// The server's side of a partition: a client that vanished without closing its connection kept
+// it, with its watch streams, until TCP gave up on a write (about 15 minutes), or forever when
+// nothing was written to it.
+
+it("closes the connection of a client that stopped answering PINGs, and its watch stream with it", async () => {
+  const server = await TestRegistry.start({ peerCheck: { intervalMs: 300, timeoutMs: 300, firstBytesMs: 30_000 } });
+  const proxy = await startBlackholeProxy(server.url);
+  const watcher = new RegistryWatcher(createRegistryClient({ baseUrl: proxy.url }), { service: "jobs" });
+  let snapshots = 0;
+  const following = (async () => {
+    for await (const update of watcher) snapshots += update.snapshot ? 1 : 0;
+  })();
+  const direct = server.client();
+  await expect.poll(() => snapshots).toBe(1);
+  expect((await direct.status({})).watchers).toBe(1);
+  // A live client answers every PING: its stream stays.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  expect((await direct.status({})).watchers).toBe(1);
+
+  proxy.blackhole();
+  await expect.poll(async () => (await direct.status({})).watchers, { timeout: 5_000 }).toBe(0);
+  watcher.close();
+  await following;
+});
+
+it("closes a connection that never says which protocol it speaks", async () => {
+  const server = await TestRegistry.start({ peerCheck: { intervalMs: 60_000, timeoutMs: 20_000, firstBytesMs: 500 } });
+  const { port } = new URL(server.url);
+  const closedAfter = (firstBytes: string) =>
+    new Promise<number>((resolve) => {
+      const startedAt = Date.now();
+      const socket = connect(Number(port), "127.0.0.1", () => socket.write(firstBytes));
+      socket.on("error", () => undefined).on("close", () => resolve(Date.now() - startedAt));
+    });
+  // Nothing at all, and half of the HTTP/2 preface: both are cut after half a second.
+  const [silent, halfPreface] = await Promise.all([closedAfter(""), closedAfter("PRI * HTTP/2")]);
+  expect(silent).toBeGreaterThanOrEqual(450);
+  expect(halfPreface).toBeGreaterThanOrEqual(450);
+  expect(Math.max(silent, halfPreface)).toBeLessThan(5_000);
+  // A connection that has said what it speaks is not cut by that limit.
+  const session = http2.connect(server.url);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  expect(session.destroyed || session.closed).toBe(false);
+  session.close();
+}, 15_000);
