@@ -126,3 +126,22 @@ it("a watcher over HTTP/1.1, where there is no PING, gives up a silent stream an
   watcher.close();
   await following;
 }, 20_000);
+
+it("Infinity turns the client's PING check and the watcher's silence limit off", async () => {
+  const server = await TestRegistry.start();
+  const retries: ConnectError[] = [];
+  const client = createRegistryClient({ baseUrl: server.url, pingIntervalMs: Number.POSITIVE_INFINITY });
+  const watcher = new RegistryWatcher(client, { service: "jobs" }, { silenceMs: Number.POSITIVE_INFINITY, onRetry: (error) => retries.push(error) });
+  let snapshots = 0;
+  const following = (async () => {
+    for await (const update of watcher) snapshots += update.snapshot ? 1 : 0;
+  })();
+  await expect.poll(() => snapshots).toBe(1);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await server.client().register({ instance: { service: "jobs", id: "j-1", address: "10.0.0.1:80", ttl: durationFromMs(600_000) } });
+  await expect.poll(() => [...watcher.view.keys()]).toEqual(["jobs/j-1"]);
+  // Node fires a timer of Infinity ms after 1 ms: taken at its word, the limit would end the stream at once, again and again.
+  expect(retries).toEqual([]);
+  watcher.close();
+  await following;
+});

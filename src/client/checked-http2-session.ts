@@ -108,7 +108,8 @@ class CheckedConnection {
   }
 
   private scheduleCheck(): void {
-    if (this.check !== undefined || this.pingDeadline !== undefined) return;
+    // Infinity turns the check off (and a timer longer than 2^31 - 1 ms would fire at once).
+    if (this.check !== undefined || this.pingDeadline !== undefined || !Number.isFinite(this.pings.intervalMs)) return;
     const due = Math.max(0, this.lastHeardAt + this.pings.intervalMs - Date.now());
     this.check = setTimeout(() => this.onCheck(), due).unref();
   }

@@ -18,9 +18,9 @@ export interface RegistryClientOptions {
   readonly httpVersion?: "1.1" | "2";
   readonly interceptors?: Interceptor[];
   /**
-   * How long an HTTP/2 connection whose calls have heard nothing may stay
-   * silent before it is checked with a PING, or a connection idle that long
-   * before it is reused. Default 10s; `Infinity` sends no PINGs. A registry
+   * How long an HTTP/2 connection may go unheard while calls are open before
+   * a PING checks it (a call on a connection unheard that long gets one at
+   * once). Default 10s; `Infinity` sends no PINGs. A registry
    * that vanishes without closing the connection (a network partition, a
    * frozen or powered-off host) is otherwise noticed only when TCP gives up,
    * after about 15 minutes: until then a Watch hears nothing and every call

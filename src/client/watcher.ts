@@ -28,7 +28,8 @@ export interface WatcherOptions {
    * resumed. The registry sends one at least every 10s, a progress message
    * when nothing changes. Default 30s. This catches what the client's PING
    * check cannot: a stream over HTTP/1.1, and a proxy that answers PINGs
-   * itself for a registry that has gone quiet behind it.
+   * itself for a registry that has gone quiet behind it. `Infinity` turns it
+   * off.
    */
   readonly silenceMs?: number;
 }
@@ -73,13 +74,14 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
     while (!this.isClosed()) {
       const silence = new AbortController();
       const silenceMs = this.options.silenceMs ?? 30_000;
-      const quiet = setTimeout(() => silence.abort(new ConnectError(`no message from the registry in ${silenceMs / 1000}s`, Code.Unavailable)), silenceMs).unref();
+      // A timer longer than 2^31 - 1 ms would fire at once.
+      const quiet = Number.isFinite(silenceMs) ? setTimeout(() => silence.abort(new ConnectError(`no message from the registry in ${silenceMs / 1000}s`, Code.Unavailable)), silenceMs).unref() : undefined;
       try {
         let pending: Event[] | undefined;
         const signal = AbortSignal.any([this.abort.signal, silence.signal]);
         const stream = this.client.watch({ ...this.filter, sinceRevision: this.lastRevision }, { signal });
         for await (const message of stream) {
-          quiet.refresh();
+          quiet?.refresh();
           failures = 0;
           if (message.snapshot) pending = [];
           if (pending !== undefined) {
