@@ -1,6 +1,9 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { connect } from "node:net";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { expect, it } from "vitest";
+import { expect, it, onTestFinished } from "vitest";
 import { RegistryAgent, type AgentStateChange } from "../src/client/agent.js";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher } from "../src/client/watcher.js";
@@ -145,3 +148,27 @@ it("Infinity turns the client's PING check and the watcher's silence limit off",
   watcher.close();
   await following;
 });
+
+it("gives up a new connection that does not open, as to a host that drops packets", async () => {
+  // A server whose process is stopped with a full accept queue: the kernel drops further SYNs, so a
+  // new connection stays "connecting", as it does for minutes to a host that is down.
+  const holder = spawn(process.execPath, ["-e", `require("node:net").createServer().listen({ host: "127.0.0.1", port: 0, backlog: 1 }, function () { console.log(this.address().port); })`], { stdio: ["ignore", "pipe", "inherit"] });
+  onTestFinished(() => void holder.kill("SIGKILL"));
+  const [portLine] = (await once(holder.stdout, "data")) as [Buffer];
+  holder.kill("SIGSTOP");
+  // Fill the queue (its length is the kernel's to round), until a connection stays unopened.
+  const fillers = Array.from({ length: 4 }, () => connect(Number(portLine.toString()), "127.0.0.1").on("error", () => undefined));
+  onTestFinished(() => fillers.forEach((filler) => filler.destroy()));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(fillers.some((filler) => filler.connecting)).toBe(true);
+
+  const client = createRegistryClient({ baseUrl: `http://127.0.0.1:${portLine.toString().trim()}`, pingIntervalMs: 500, pingTimeoutMs: 500 });
+  const startedAt = Date.now();
+  const error = await client.status({}, { timeoutMs: 10_000 }).then(
+    () => undefined,
+    (thrown: unknown) => ConnectError.from(thrown),
+  );
+  expect(error?.code).toBe(Code.Unavailable);
+  expect(error?.rawMessage).toContain("the connection did not open within 0.5s");
+  expect(Date.now() - startedAt).toBeLessThan(5_000);
+}, 20_000);

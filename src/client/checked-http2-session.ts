@@ -68,7 +68,7 @@ export class CheckedHttp2Session implements SessionManager {
 /** One HTTP/2 connection and its PING check. */
 class CheckedConnection {
   readonly session: ClientHttp2Session;
-  private openStreams = 0;
+  private readonly openStreams = new Set<ClientHttp2Stream>();
   private lastHeardAt = Date.now();
   private goingAway = false;
   private check: NodeJS.Timeout | undefined;
@@ -94,10 +94,12 @@ class CheckedConnection {
 
   request(headers: OutgoingHttpHeaders, options: Omit<ClientSessionRequestOptions, "signal">): ClientHttp2Stream {
     const stream = this.session.request(headers, options);
-    if (this.openStreams++ === 0) this.session.ref();
+    if (this.openStreams.size === 0) this.session.ref();
+    this.openStreams.add(stream);
     stream.once("response", () => this.heard());
     stream.once("close", () => {
-      if (--this.openStreams === 0 && !this.session.destroyed) this.session.unref();
+      this.openStreams.delete(stream);
+      if (this.openStreams.size === 0 && !this.session.destroyed) this.session.unref();
     });
     this.scheduleCheck();
     return stream;
@@ -117,7 +119,7 @@ class CheckedConnection {
   /** Reschedules itself while the connection is heard from, so data need not touch a timer. */
   private onCheck(): void {
     this.check = undefined;
-    if (this.openStreams === 0 || !this.usable()) return;
+    if (this.openStreams.size === 0 || !this.usable()) return;
     if (Date.now() - this.lastHeardAt < this.pings.intervalMs) return this.scheduleCheck();
     // A host that drops packets leaves a new connection opening for minutes; no PING goes out before it opens.
     if (this.session.connecting) return this.giveUp(`the connection did not open within ${this.pings.intervalMs / 1000}s`);
@@ -134,7 +136,10 @@ class CheckedConnection {
 
   private giveUp(reason: string): void {
     this.pingDeadline = undefined;
-    this.session.destroy(new ConnectError(`${reason}; the connection is given up for dead`, Code.Unavailable));
+    const error = new ConnectError(`${reason}; the connection is given up for dead`, Code.Unavailable);
+    // Node would fail a stream not yet sent with its own cancel error, which reads as INTERNAL.
+    for (const stream of this.openStreams) stream.destroy(error);
+    this.session.destroy(error);
   }
 
   private stopChecking(): void {
