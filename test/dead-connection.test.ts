@@ -8,6 +8,7 @@ import { RegistryAgent, type AgentStateChange } from "../src/client/agent.js";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher } from "../src/client/watcher.js";
 import { startBlackholeProxy } from "./support/blackhole-proxy.js";
+import { followWatcher } from "./support/follow-watcher.js";
 import { TestRegistry } from "./support/test-registry.js";
 
 // A registry that goes silent without closing the connection (a partition, a frozen host) is
@@ -48,11 +49,8 @@ it("a watcher whose stream goes silent notices by PING with the client's default
   const proxy = await startBlackholeProxy(server.url);
   const retries: ConnectError[] = [];
   const watcher = new RegistryWatcher(createRegistryClient({ baseUrl: proxy.url }), { service: "jobs" }, { onRetry: (error) => retries.push(error) });
-  const revisions: bigint[] = [];
-  const following = (async () => {
-    for await (const update of watcher) revisions.push(update.revision);
-  })();
-  await expect.poll(() => revisions.length).toBeGreaterThan(0);
+  const followed = followWatcher(watcher);
+  await expect.poll(() => followed.updates).toBeGreaterThan(0);
 
   proxy.blackhole();
   const direct = server.client();
@@ -63,8 +61,7 @@ it("a watcher whose stream goes silent notices by PING with the client's default
   expect(retries.map((error) => error.code)).toContain(Code.Unavailable);
   await direct.register({ instance: { service: "jobs", id: "after", address: "10.0.0.3:80", ttl } });
   await expect.poll(() => [...watcher.view.keys()].sort()).toEqual(["jobs/after", "jobs/during"]);
-  watcher.close();
-  await following;
+  await followed.stop();
 }, 40_000);
 
 it("one client's agent and watcher both come back when their connection goes silent", async () => {
@@ -75,20 +72,16 @@ it("one client's agent and watcher both come back when their connection goes sil
   const client = createRegistryClient({ baseUrl: proxy.url, pingIntervalMs: 2_500, pingTimeoutMs: 500 });
   const agent = new RegistryAgent(client, { service: "jobs", id: "j-1", address: "10.0.0.1:80", ttl: durationFromMs(3_000) }, { backoff: { initialMs: 50, maxMs: 200 } });
   const watcher = new RegistryWatcher(client, { service: "db" }, { backoff: { initialMs: 50, maxMs: 200 } });
-  let updates = 0;
-  const following = (async () => {
-    for await (const update of watcher) updates += update.snapshot ? 1 : 0;
-  })();
+  const followed = followWatcher(watcher);
   await agent.until("registered");
-  await expect.poll(() => updates).toBe(1);
+  await expect.poll(() => followed.snapshots).toBe(1);
 
   proxy.blackhole();
   await expect.poll(() => agent.state, { timeout: 5_000 }).toBe("reconnecting");
   await server.client().register({ instance: { service: "db", id: "d-1", address: "10.0.0.9:5432", ttl: durationFromMs(600_000) } });
   await expect.poll(() => [...watcher.view.keys()], { timeout: 10_000 }).toEqual(["db/d-1"]);
   await expect.poll(() => agent.state, { timeout: 10_000 }).toBe("registered");
-  watcher.close();
-  await following;
+  await followed.stop();
   await agent.close();
 }, 30_000);
 
@@ -113,11 +106,8 @@ it("a watcher over HTTP/1.1, where there is no PING, gives up a silent stream an
   const retries: ConnectError[] = [];
   const client = createRegistryClient({ baseUrl: proxy.url, protocol: "connect", httpVersion: "1.1" });
   const watcher = new RegistryWatcher(client, { service: "jobs" }, { silenceMs: 1_500, onRetry: (error) => retries.push(error) });
-  let updates = 0;
-  const following = (async () => {
-    for await (const update of watcher) updates += update.snapshot ? 1 : 0;
-  })();
-  await expect.poll(() => updates).toBe(1);
+  const followed = followWatcher(watcher);
+  await expect.poll(() => followed.snapshots).toBe(1);
   // Progress messages every 300ms keep a live stream well inside its 1.5s of allowed silence.
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   expect(retries).toEqual([]);
@@ -126,8 +116,7 @@ it("a watcher over HTTP/1.1, where there is no PING, gives up a silent stream an
   await server.client().register({ instance: { service: "jobs", id: "during", address: "10.0.0.2:80", ttl: durationFromMs(600_000) } });
   await expect.poll(() => [...watcher.view.keys()], { timeout: 8_000 }).toEqual(["jobs/during"]);
   expect(retries.map((error) => [error.code, error.rawMessage])).toContainEqual([Code.Unavailable, "no message from the registry in 1.5s"]);
-  watcher.close();
-  await following;
+  await followed.stop();
 }, 20_000);
 
 it("Infinity turns the client's PING check and the watcher's silence limit off", async () => {
@@ -135,18 +124,14 @@ it("Infinity turns the client's PING check and the watcher's silence limit off",
   const retries: ConnectError[] = [];
   const client = createRegistryClient({ baseUrl: server.url, pingIntervalMs: Number.POSITIVE_INFINITY });
   const watcher = new RegistryWatcher(client, { service: "jobs" }, { silenceMs: Number.POSITIVE_INFINITY, onRetry: (error) => retries.push(error) });
-  let snapshots = 0;
-  const following = (async () => {
-    for await (const update of watcher) snapshots += update.snapshot ? 1 : 0;
-  })();
-  await expect.poll(() => snapshots).toBe(1);
+  const followed = followWatcher(watcher);
+  await expect.poll(() => followed.snapshots).toBe(1);
   await new Promise((resolve) => setTimeout(resolve, 500));
   await server.client().register({ instance: { service: "jobs", id: "j-1", address: "10.0.0.1:80", ttl: durationFromMs(600_000) } });
   await expect.poll(() => [...watcher.view.keys()]).toEqual(["jobs/j-1"]);
   // Node fires a timer of Infinity ms after 1 ms: taken at its word, the limit would end the stream at once, again and again.
   expect(retries).toEqual([]);
-  watcher.close();
-  await following;
+  await followed.stop();
 });
 
 it("gives up a new connection that does not open, as to a host that drops packets", async () => {
@@ -155,14 +140,15 @@ it("gives up a new connection that does not open, as to a host that drops packet
   const holder = spawn(process.execPath, ["-e", `require("node:net").createServer().listen({ host: "127.0.0.1", port: 0, backlog: 1 }, function () { console.log(this.address().port); })`], { stdio: ["ignore", "pipe", "inherit"] });
   onTestFinished(() => void holder.kill("SIGKILL"));
   const [portLine] = (await once(holder.stdout, "data")) as [Buffer];
+  const port = Number(portLine.toString());
   holder.kill("SIGSTOP");
   // Fill the queue (its length is the kernel's to round), until a connection stays unopened.
-  const fillers = Array.from({ length: 4 }, () => connect(Number(portLine.toString()), "127.0.0.1").on("error", () => undefined));
+  const fillers = Array.from({ length: 4 }, () => connect(port, "127.0.0.1").on("error", () => undefined));
   onTestFinished(() => fillers.forEach((filler) => filler.destroy()));
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(fillers.some((filler) => filler.connecting)).toBe(true);
 
-  const client = createRegistryClient({ baseUrl: `http://127.0.0.1:${portLine.toString().trim()}`, pingIntervalMs: 500, pingTimeoutMs: 500 });
+  const client = createRegistryClient({ baseUrl: `http://127.0.0.1:${port}`, pingIntervalMs: 500, pingTimeoutMs: 500 });
   const startedAt = Date.now();
   const error = await client.status({}, { timeoutMs: 10_000 }).then(
     () => undefined,

@@ -4,6 +4,7 @@ import { expect, it } from "vitest";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher } from "../src/client/watcher.js";
 import { startBlackholeProxy } from "./support/blackhole-proxy.js";
+import { followWatcher } from "./support/follow-watcher.js";
 import { TestRegistry } from "./support/test-registry.js";
 
 // The server's side of a partition: a client that vanished without closing its connection kept
@@ -14,12 +15,9 @@ it("closes the connection of a client that stopped answering PINGs, and its watc
   const server = await TestRegistry.start({ peerCheck: { intervalMs: 300, timeoutMs: 300, firstBytesMs: 30_000 } });
   const proxy = await startBlackholeProxy(server.url);
   const watcher = new RegistryWatcher(createRegistryClient({ baseUrl: proxy.url }), { service: "jobs" });
-  let snapshots = 0;
-  const following = (async () => {
-    for await (const update of watcher) snapshots += update.snapshot ? 1 : 0;
-  })();
+  const followed = followWatcher(watcher);
   const direct = server.client();
-  await expect.poll(() => snapshots).toBe(1);
+  await expect.poll(() => followed.snapshots).toBe(1);
   expect((await direct.status({})).watchers).toBe(1);
   // A live client answers every PING: its stream stays.
   await new Promise((resolve) => setTimeout(resolve, 1_500));
@@ -27,8 +25,7 @@ it("closes the connection of a client that stopped answering PINGs, and its watc
 
   proxy.blackhole();
   await expect.poll(async () => (await direct.status({})).watchers, { timeout: 5_000 }).toBe(0);
-  watcher.close();
-  await following;
+  await followed.stop();
 });
 
 it("closes a connection that never says which protocol it speaks", async () => {
