@@ -5,7 +5,7 @@ import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { expect, it, onTestFinished } from "vitest";
 import { RegistryAgent, type AgentStateChange } from "../src/client/agent.js";
-import { createRegistryClient } from "../src/client/registry-client.js";
+import { createRegistryClient, type RegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher } from "../src/client/watcher.js";
 import { startBlackholeProxy } from "./support/blackhole-proxy.js";
 import { followWatcher } from "./support/follow-watcher.js";
@@ -15,13 +15,17 @@ import { TestRegistry } from "./support/test-registry.js";
 // noticed by TCP only after about 15 minutes. Before the SDK set deadlines and HTTP/2 PINGs, an
 // agent stayed "registered" and a watcher heard nothing for all that time.
 
+/** An agent with a ttl of 3s: a heartbeat each second, each with a deadline of a second (the default). */
+function agentOf(client: RegistryClient, id: string): RegistryAgent {
+  return new RegistryAgent(client, { service: "jobs", id, address: "10.0.0.1:80", ttl: durationFromMs(3_000) }, { backoff: { initialMs: 50, maxMs: 200 } });
+}
+
 it("an agent whose connection goes silent reports reconnecting, then heartbeats over a new connection", async () => {
   const server = await TestRegistry.start();
   const proxy = await startBlackholeProxy(server.url);
-  // ttl 3s: a heartbeat each second, each with a deadline of a second (the default), so the first
-  // heartbeat after the silence ends by its deadline before the PING check is due (2.5s of silence).
+  // The first heartbeat after the silence ends by its deadline before the PING check is due (2.5s of silence).
   const client = createRegistryClient({ baseUrl: proxy.url, pingIntervalMs: 2_500, pingTimeoutMs: 500 });
-  const agent = new RegistryAgent(client, { service: "jobs", id: "j-1", address: "10.0.0.1:80", ttl: durationFromMs(3_000) }, { backoff: { initialMs: 50, maxMs: 200 } });
+  const agent = agentOf(client, "j-1");
   const changes: AgentStateChange[] = [];
   agent.on("state", (change) => changes.push(change));
   await agent.until("registered");
@@ -70,7 +74,7 @@ it("one client's agent and watcher both come back when their connection goes sil
   // One client for both, as in a service that registers itself and follows its dependencies: its
   // calls open and close streams on the connection while it is being checked.
   const client = createRegistryClient({ baseUrl: proxy.url, pingIntervalMs: 2_500, pingTimeoutMs: 500 });
-  const agent = new RegistryAgent(client, { service: "jobs", id: "j-1", address: "10.0.0.1:80", ttl: durationFromMs(3_000) }, { backoff: { initialMs: 50, maxMs: 200 } });
+  const agent = agentOf(client, "j-1");
   const watcher = new RegistryWatcher(client, { service: "db" }, { backoff: { initialMs: 50, maxMs: 200 } });
   const followed = followWatcher(watcher);
   await agent.until("registered");
@@ -91,7 +95,7 @@ it("agents sharing one client all come back when their connection goes silent", 
   // A process that hosts several workers, each registered: one worker's call ends by its deadline
   // while another's call is waiting on the connection's check.
   const client = createRegistryClient({ baseUrl: proxy.url, pingIntervalMs: 2_500, pingTimeoutMs: 500 });
-  const agents = Array.from({ length: 5 }, (_, i) => new RegistryAgent(client, { service: "jobs", id: `j-${i}`, address: "10.0.0.1:80", ttl: durationFromMs(3_000) }, { backoff: { initialMs: 50, maxMs: 200 } }));
+  const agents = Array.from({ length: 5 }, (_, i) => agentOf(client, `j-${i}`));
   await Promise.all(agents.map((agent) => agent.until("registered")));
 
   proxy.blackhole();
