@@ -123,6 +123,42 @@ it("a watcher over HTTP/1.1, where there is no PING, gives up a silent stream an
   await followed.stop();
 }, 20_000);
 
+it("a consumer that takes longer than the silence limit over an update keeps its stream", async () => {
+  const server = await TestRegistry.start({ registry: { progressIntervalMs: 300 } });
+  const proxy = await startBlackholeProxy(server.url);
+  const retries: ConnectError[] = [];
+  // Over HTTP/1.1 only the silence limit can notice the silenced connection at the end.
+  const client = createRegistryClient({ baseUrl: proxy.url, protocol: "connect", httpVersion: "1.1" });
+  const watcher = new RegistryWatcher(client, { service: "jobs" }, { silenceMs: 1_000, onRetry: (error) => retries.push(error) });
+  const register = (id: string) => server.client().register({ instance: { service: "jobs", id, address: "10.0.0.1:80", ttl: durationFromMs(600_000) } });
+  const seen: string[] = [];
+  let snapshots = 0;
+  const following = (async () => {
+    for await (const update of watcher) {
+      const ids = update.events.map((event) => event.instance?.id ?? "");
+      seen.push(...ids);
+      if (update.snapshot) snapshots++;
+      // The connection goes silent as this piece of work starts, before another message can arrive.
+      if (ids.includes("later")) proxy.blackhole();
+      // Work, such as a rollout step, that lasts well past the limit.
+      if (update.snapshot || ids.includes("later")) await new Promise((resolve) => setTimeout(resolve, 2_500));
+    }
+  })();
+  await expect.poll(() => snapshots).toBe(1);
+  await register("meanwhile");
+  await expect.poll(() => seen, { timeout: 6_000 }).toEqual(["meanwhile"]);
+  expect(retries).toEqual([]);
+
+  // The limit runs out during the work on "later"; it is armed again once the consumer is back.
+  await register("later");
+  await expect.poll(() => seen).toEqual(["meanwhile", "later"]);
+  await register("after");
+  await expect.poll(() => seen, { timeout: 8_000 }).toEqual(["meanwhile", "later", "after"]);
+  expect(retries.map((error) => error.rawMessage)).toEqual(["no message from the registry in 1s"]);
+  watcher.close();
+  await following;
+}, 20_000);
+
 it("Infinity turns the client's PING check and the watcher's silence limit off", async () => {
   const server = await TestRegistry.start();
   const retries: ConnectError[] = [];

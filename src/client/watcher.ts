@@ -28,8 +28,9 @@ export interface WatcherOptions {
    * resumed. The registry sends one at least every 10s, a progress message
    * when nothing changes. Default 30s. This catches what the client's PING
    * check cannot: a stream over HTTP/1.1, and a proxy that answers PINGs
-   * itself for a registry that has gone quiet behind it. `Infinity` turns it
-   * off.
+   * itself for a registry that has gone quiet behind it. The time the
+   * consumer spends on an update does not count: a slow consumer keeps its
+   * stream. `Infinity` turns it off.
    */
   readonly silenceMs?: number;
 }
@@ -74,8 +75,13 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
     while (!this.isClosed()) {
       const silence = new AbortController();
       const silenceMs = this.options.silenceMs ?? 30_000;
+      // While the consumer works on an update, messages wait unread: that is not the registry's silence.
+      let consumerHolds = false;
+      const giveUp = () => {
+        if (!consumerHolds) silence.abort(new ConnectError(`no message from the registry in ${silenceMs / 1000}s`, Code.Unavailable));
+      };
       // A timer longer than 2^31 - 1 ms would fire at once.
-      const quiet = Number.isFinite(silenceMs) ? setTimeout(() => silence.abort(new ConnectError(`no message from the registry in ${silenceMs / 1000}s`, Code.Unavailable)), silenceMs).unref() : undefined;
+      const quiet = Number.isFinite(silenceMs) ? setTimeout(giveUp, silenceMs).unref() : undefined;
       try {
         let pending: Event[] | undefined;
         const signal = AbortSignal.any([this.abort.signal, silence.signal]);
@@ -83,17 +89,24 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
         for await (const message of stream) {
           quiet?.refresh();
           failures = 0;
+          let update: WatchUpdate;
           if (message.snapshot) pending = [];
           if (pending !== undefined) {
             pending.push(...message.events);
             if (message.more) continue;
-            yield this.replace(pending, message.revision);
+            update = this.replace(pending, message.revision);
             pending = undefined;
-            continue;
+          } else {
+            const fresh = message.events.filter((event) => event.revision > this.lastRevision);
+            if (message.revision > this.lastRevision) this.lastRevision = message.revision;
+            if (fresh.length === 0) continue;
+            update = this.apply(fresh);
           }
-          const fresh = message.events.filter((event) => event.revision > this.lastRevision);
-          if (message.revision > this.lastRevision) this.lastRevision = message.revision;
-          if (fresh.length > 0) yield this.apply(fresh);
+          consumerHolds = true;
+          yield update;
+          consumerHolds = false;
+          // A limit that ran out meanwhile starts over (refresh re-arms a timer that has fired).
+          quiet?.refresh();
         }
       } catch (thrown) {
         if (this.isClosed()) return;
