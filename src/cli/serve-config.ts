@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { normalizeOrigin } from "../server/cors.js";
 import { parseHostPort } from "../server/host-port.js";
 import { CliError, describeFileError } from "./cli-error.js";
 
@@ -17,6 +18,8 @@ export interface ServeConfig {
   readonly idleMemoryReleaseSeconds: number;
   /** MiB V8's young generation may grow to; 0 leaves its size to V8. */
   readonly youngGenerationMiB: number;
+  /** Web pages (origins, or "*") that may call the registry from a browser; none by default. */
+  readonly corsOrigins: readonly string[];
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -31,9 +34,11 @@ export interface ServeSettings {
   massExpiryThreshold?: string | undefined;
   idleMemoryReleaseSeconds?: string | undefined;
   youngGenerationMiB?: string | undefined;
+  /** Comma-separated. */
+  corsOrigins?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "" };
 const settingNames = Object.keys(defaults);
 
 /** The MUSTER_* environment variables, as settings. */
@@ -46,6 +51,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     massExpiryThreshold: env.MUSTER_MASS_EXPIRY_THRESHOLD,
     idleMemoryReleaseSeconds: env.MUSTER_IDLE_MEMORY_RELEASE_SECONDS,
     youngGenerationMiB: env.MUSTER_YOUNG_GENERATION_MIB,
+    corsOrigins: env.MUSTER_CORS_ORIGINS,
   };
 }
 
@@ -70,8 +76,9 @@ export function settingsFromFile(path: string): ServeSettings {
   const settings: Record<string, string> = {};
   for (const [key, value] of Object.entries(parsed)) {
     if (!settingNames.includes(key)) throw new CliError(`config file ${path}: unknown setting "${key}" (known: ${settingNames.join(", ")})`);
-    if (typeof value !== "string" && typeof value !== "number") throw new CliError(`config file ${path}: "${key}" must be a string or number`);
-    settings[key] = String(value);
+    const list = Array.isArray(value) && value.every((item) => typeof item === "string");
+    if (typeof value !== "string" && typeof value !== "number" && !list) throw new CliError(`config file ${path}: "${key}" must be a string, a number or a list of strings`);
+    settings[key] = list ? value.join(",") : String(value);
   }
   if (settings.dataDir !== undefined) settings.dataDir = resolve(path, "..", settings.dataDir);
   return settings;
@@ -102,5 +109,16 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   if (!Number.isInteger(youngGenerationMiB) || youngGenerationMiB < 0) {
     throw new CliError(`young generation must be a whole number of MiB, 0 to leave its size to V8 (got "${pick("youngGenerationMiB")}")`);
   }
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB };
+  const corsOrigins = pick("corsOrigins")
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== "");
+  for (const origin of corsOrigins) {
+    try {
+      normalizeOrigin(origin);
+    } catch (error) {
+      throw new CliError(`${(error as Error).message} (--cors-origin, MUSTER_CORS_ORIGINS)`);
+    }
+  }
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins };
 }

@@ -6,6 +6,7 @@ import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/hea
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection, ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/registry_pb.js";
+import { corsLayer, type CorsPolicy } from "./cors.js";
 import { DualProtocolServer } from "./dual-protocol-server.js";
 import type { PeerCheckPolicy } from "./peer-check.js";
 import { errorInterceptor } from "./error-interceptor.js";
@@ -31,6 +32,8 @@ export interface RegistryServerOptions {
   readonly readMaxBytes?: number;
   /** How clients that went away without closing their connections are found. Default `defaultPeerCheck` (60s PINGs, 20s to answer). */
   readonly peerCheck?: PeerCheckPolicy;
+  /** Which web pages may call the registry from a browser. Default: none. */
+  readonly cors?: CorsPolicy;
 }
 
 /** A registry serving on a port. */
@@ -75,6 +78,7 @@ const listenProblems: Readonly<Record<string, { code: ListenErrorCode; why: stri
 export async function startRegistryServer(options: RegistryServerOptions): Promise<RunningRegistry> {
   const logger = options.logger ?? pino({ level: "silent" });
   const host = options.host ?? "127.0.0.1";
+  const withCors = corsLayer(options.cors ?? { allowedOrigins: [] });
   const store = await LevelStore.open(options.dataDir);
   let registry: Registry;
   try {
@@ -100,18 +104,20 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
   const server = new DualProtocolServer(
-    connectNodeAdapter({
-      routes: (router) =>
-        router
-          .service(RegistryService, registryImpl)
-          .service(Health, healthImpl)
-          .service(ServerReflection, reflection.v1)
-          .service(ServerReflectionV1alpha, reflection.v1alpha),
-      interceptors: [errorInterceptor(logger)],
-      readMaxBytes,
-      // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
-      jsonOptions: { ignoreUnknownFields: false },
-    }),
+    withCors(
+      connectNodeAdapter({
+        routes: (router) =>
+          router
+            .service(RegistryService, registryImpl)
+            .service(Health, healthImpl)
+            .service(ServerReflection, reflection.v1)
+            .service(ServerReflectionV1alpha, reflection.v1alpha),
+        interceptors: [errorInterceptor(logger)],
+        readMaxBytes,
+        // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
+        jsonOptions: { ignoreUnknownFields: false },
+      }),
+    ),
     grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], { logger, readMaxBytes }),
     options.peerCheck,
   );
