@@ -37,6 +37,13 @@ const unreachableCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "
 /** Turns a failed call to the registry into a sentence that says what to do. */
 export function explainCallError(error: unknown, registryUrl: string): CliError {
   const connectError = ConnectError.from(error);
+  const tlsProblem = tlsCause(error);
+  if (tlsProblem?.code === "ERR_SSL_WRONG_VERSION_NUMBER") {
+    return new CliError(`the registry at ${registryUrl} does not speak TLS; use http:// in --registry (MUSTER_REGISTRY)`);
+  }
+  if (tlsProblem !== undefined) {
+    return new CliError(`the registry at ${registryUrl} has a certificate this machine does not trust (${tlsProblem.message}); if a private CA signed it, run with NODE_EXTRA_CA_CERTS=<that CA's PEM file>`);
+  }
   const cause = rootCause(error);
   if (connectError.code === Code.Unavailable && (cause === undefined || unreachableCodes.has(cause) || connectError.rawMessage.includes("connect"))) {
     const why = cause === undefined ? connectError.rawMessage : cause === "ECONNREFUSED" ? "connection refused" : cause;
@@ -47,6 +54,15 @@ export function explainCallError(error: unknown, registryUrl: string): CliError 
   }
   if (connectError.code === Code.NotFound || connectError.code === Code.InvalidArgument) return new CliError(connectError.rawMessage);
   return new CliError(`the registry answered ${Code[connectError.code]}: ${connectError.rawMessage}`);
+}
+
+/** OpenSSL's certificate verdicts have codes such as CERT_HAS_EXPIRED or UNABLE_TO_VERIFY_LEAF_SIGNATURE, Node's own ERR_TLS_* or ERR_SSL_*. */
+function tlsCause(error: unknown): NodeJS.ErrnoException | undefined {
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (typeof code === "string" && /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_)|CERT/.test(code)) return current;
+  }
+  return undefined;
 }
 
 function rootCause(error: unknown): string | undefined {

@@ -20,6 +20,8 @@ export interface ServeConfig {
   readonly youngGenerationMiB: number;
   /** Web pages (origins, or "*") that may call the registry from a browser; none by default. */
   readonly corsOrigins: readonly string[];
+  /** PEM files of the certificate and key to serve TLS with; cleartext when absent. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -36,9 +38,11 @@ export interface ServeSettings {
   youngGenerationMiB?: string | undefined;
   /** Comma-separated. */
   corsOrigins?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "" };
 const settingNames = Object.keys(defaults);
 
 /** The MUSTER_* environment variables, as settings. */
@@ -52,12 +56,15 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     idleMemoryReleaseSeconds: env.MUSTER_IDLE_MEMORY_RELEASE_SECONDS,
     youngGenerationMiB: env.MUSTER_YOUNG_GENERATION_MIB,
     corsOrigins: env.MUSTER_CORS_ORIGINS,
+    tlsCert: env.MUSTER_TLS_CERT,
+    tlsKey: env.MUSTER_TLS_KEY,
   };
 }
 
 /**
  * Reads a JSON config file such as {"addr": "0.0.0.0:6878", "dataDir":
- * "/var/lib/muster"}. Relative dataDir paths are taken from the file's folder.
+ * "/var/lib/muster"}. Relative paths (dataDir, tlsCert, tlsKey) are taken
+ * from the file's folder.
  */
 export function settingsFromFile(path: string): ServeSettings {
   let text: string;
@@ -80,7 +87,7 @@ export function settingsFromFile(path: string): ServeSettings {
     if (typeof value !== "string" && typeof value !== "number" && !list) throw new CliError(`config file ${path}: "${key}" must be a string, a number or a list of strings`);
     settings[key] = list ? value.join(",") : String(value);
   }
-  if (settings.dataDir !== undefined) settings.dataDir = resolve(path, "..", settings.dataDir);
+  for (const file of ["dataDir", "tlsCert", "tlsKey"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
   return settings;
 }
 
@@ -120,5 +127,10 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
       throw new CliError(`${(error as Error).message} (--cors-origin, MUSTER_CORS_ORIGINS)`);
     }
   }
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins };
+  const [certFile, keyFile] = [pick("tlsCert"), pick("tlsKey")];
+  if ((certFile === "") !== (keyFile === "")) {
+    throw new CliError(`TLS needs both a certificate and its key: --tls-cert (MUSTER_TLS_CERT) and --tls-key (MUSTER_TLS_KEY) go together`);
+  }
+  const tls = certFile === "" ? undefined : { certFile: resolve(certFile), keyFile: resolve(keyFile) };
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls };
 }

@@ -1,4 +1,7 @@
-import { connect, type ClientHttp2Session, type ClientHttp2Stream, type ClientSessionRequestOptions, type OutgoingHttpHeaders } from "node:http2";
+import { connect, type ClientHttp2Session, type ClientHttp2Stream, type ClientSessionRequestOptions, type OutgoingHttpHeaders, type SecureClientSessionOptions } from "node:http2";
+import { connect as netConnect, isIP } from "node:net";
+import type { Duplex } from "node:stream";
+import { connect as tlsConnect } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { GrpcTransportOptions } from "@connectrpc/connect-node";
 
@@ -41,9 +44,11 @@ export class CheckedHttp2Session implements SessionManager {
   private connection: CheckedConnection | undefined;
   private readonly connections = new WeakMap<ClientHttp2Session, CheckedConnection>();
 
+  /** `connectOptions` go to `http2.connect`, such as the CA that signed an https registry's certificate. */
   constructor(
     baseUrl: string,
     private readonly pings: PingPolicy,
+    private readonly connectOptions: SecureClientSessionOptions = {},
   ) {
     this.authority = new URL(baseUrl).origin;
   }
@@ -58,7 +63,7 @@ export class CheckedHttp2Session implements SessionManager {
 
   private usableConnection(): CheckedConnection {
     if (this.connection === undefined || !this.connection.usable()) {
-      this.connection = new CheckedConnection(this.authority, this.pings);
+      this.connection = new CheckedConnection(this.authority, this.connectOptions, this.pings);
       this.connections.set(this.connection.session, this.connection);
     }
     return this.connection;
@@ -71,14 +76,18 @@ class CheckedConnection {
   private readonly openStreams = new Set<ClientHttp2Stream>();
   private lastHeardAt = Date.now();
   private goingAway = false;
+  /** The registry has sent its HTTP/2 settings, so the connection reached an HTTP/2 server. */
+  private spoken = false;
   private check: NodeJS.Timeout | undefined;
   private pingDeadline: NodeJS.Timeout | undefined;
 
   constructor(
     authority: string,
+    connectOptions: SecureClientSessionOptions,
     private readonly pings: PingPolicy,
   ) {
-    this.session = connect(authority);
+    this.session = connect(authority, { ...connectOptions, createConnection: (url: URL) => this.openSocket(url, connectOptions) });
+    this.session.once("remoteSettings", () => (this.spoken = true));
     // Its streams carry the error to their calls; an idle connection's error only ends it.
     this.session.on("error", () => undefined);
     this.session.once("goaway", () => (this.goingAway = true));
@@ -134,12 +143,34 @@ class CheckedConnection {
     });
   }
 
+  /**
+   * The socket `http2.connect` would open, with one listener ahead of the
+   * session's: a connection that fails (refused, or a certificate this
+   * machine does not trust) fails its calls with UNAVAILABLE and the reason,
+   * where Node would cancel them with an error that reads as INTERNAL.
+   */
+  private openSocket(url: URL, options: SecureClientSessionOptions): Duplex {
+    const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+    const socket = url.protocol === "https:" ? tlsConnect({ ...options, host, port, servername: isIP(host) === 0 ? host : undefined, ALPNProtocols: ["h2"] }) : netConnect({ host, port });
+    socket.once("error", (error: Error) => this.failStreams(new ConnectError(`cannot connect to the registry: ${error.message}`, Code.Unavailable, undefined, undefined, error)));
+    // Such as a registry that serves TLS, asked in cleartext: Node would cancel the calls without a word.
+    socket.once("close", () => {
+      if (!this.spoken) this.failStreams(new ConnectError("the connection closed before the registry answered; if it serves TLS, use https://", Code.Unavailable));
+    });
+    return socket;
+  }
+
   private giveUp(reason: string): void {
     this.pingDeadline = undefined;
     const error = new ConnectError(`${reason}; the connection is given up for dead`, Code.Unavailable);
-    // Node would fail a stream not yet sent with its own cancel error, which reads as INTERNAL.
-    for (const stream of this.openStreams) stream.destroy(error);
+    this.failStreams(error);
     this.session.destroy(error);
+  }
+
+  /** Node would fail a stream not yet sent with its own cancel error, which reads as INTERNAL. */
+  private failStreams(error: ConnectError): void {
+    for (const stream of this.openStreams) stream.destroy(error);
   }
 
   private stopChecking(): void {

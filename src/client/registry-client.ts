@@ -10,7 +10,7 @@ export type RegistryClient = Client<typeof RegistryService>;
 export type RegistryProtocol = "grpc" | "connect" | "grpc-web";
 
 export interface RegistryClientOptions {
-  /** Such as http://127.0.0.1:6878 */
+  /** Such as http://127.0.0.1:6878, or https://registry.internal:6878 for a registry serving TLS. */
   readonly baseUrl: string;
   /** Default "grpc" (HTTP/2). "connect" and "grpc-web" use HTTP/2 too unless httpVersion says "1.1". */
   readonly protocol?: RegistryProtocol;
@@ -29,6 +29,12 @@ export interface RegistryClientOptions {
   readonly pingIntervalMs?: number;
   /** How long a PING may go unanswered before the connection is given up for dead and its calls fail with UNAVAILABLE. Default 5s. */
   readonly pingTimeoutMs?: number;
+  /**
+   * For an https registry whose certificate a private CA signed: that CA's
+   * certificate, PEM. Default: Node's trusted roots, plus the file named by
+   * NODE_EXTRA_CA_CERTS when the process started.
+   */
+  readonly ca?: string | Buffer;
 }
 
 /** The default registry address, where `muster serve` listens. */
@@ -42,8 +48,9 @@ export const defaultRegistryUrl = "http://127.0.0.1:6878";
  */
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
   const { baseUrl, interceptors = [] } = options;
-  const sessionManager = new CheckedHttp2Session(baseUrl, { intervalMs: options.pingIntervalMs ?? 10_000, timeoutMs: options.pingTimeoutMs ?? 5_000 });
-  const http = options.httpVersion === "1.1" ? { httpVersion: "1.1" as const } : { httpVersion: "2" as const, sessionManager };
+  const tls = options.ca === undefined ? {} : { ca: options.ca };
+  const sessionManager = new CheckedHttp2Session(baseUrl, { intervalMs: options.pingIntervalMs ?? 10_000, timeoutMs: options.pingTimeoutMs ?? 5_000 }, tls);
+  const http = options.httpVersion === "1.1" ? { httpVersion: "1.1" as const, nodeOptions: tls } : { httpVersion: "2" as const, sessionManager };
   switch (options.protocol ?? "grpc") {
     case "grpc":
       return createClient(RegistryService, createGrpcTransport({ baseUrl, interceptors, sessionManager }));

@@ -2,6 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { Socket } from "node:net";
+import tls from "node:tls";
 import type { StreamHandler } from "./grpc-fast-path.js";
 import { checkPeer, defaultPeerCheck, type PeerCheckPolicy } from "./peer-check.js";
 
@@ -14,10 +15,12 @@ export type DualHandler = (
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
- * One TCP port that speaks HTTP/2 cleartext (gRPC, gRPC-Web, Connect) and
- * HTTP/1.1 (Connect and gRPC-Web, so plain curl works). Node has no h2c
+ * One TCP port that speaks HTTP/2 (gRPC, gRPC-Web, Connect) and HTTP/1.1
+ * (Connect and gRPC-Web, so plain curl works). In cleartext, Node has no h2c
  * upgrade, so each connection's first bytes decide: the HTTP/2 client
  * preface goes to the HTTP/2 server, anything else to the HTTP/1.1 one.
+ * With `credentials`, connections are TLS and the protocol the client
+ * chose in the handshake (ALPN) decides; one that names none is HTTP/1.1.
  * HTTP/2 streams are first offered to `fastPath`, raw; the ones it declines
  * reach `handler` through Node's request/response compatibility objects.
  * Connections whose clients went silent are closed (see `checkPeer`), and
@@ -37,6 +40,7 @@ export class DualProtocolServer {
     handler: DualHandler,
     fastPath: StreamHandler = () => false,
     private readonly peerCheck: PeerCheckPolicy = defaultPeerCheck,
+    credentials?: Pick<tls.SecureContextOptions, "cert" | "key">,
   ) {
     this.h1 = http.createServer(handler);
     this.h1.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
@@ -60,7 +64,13 @@ export class DualProtocolServer {
       checkPeer(session, peerCheck);
     });
     // Answers are small and latency-bound: Nagle would hold one back until the previous one is acknowledged.
-    this.tcp = net.createServer({ noDelay: true }, (socket) => this.route(socket));
+    this.tcp =
+      credentials === undefined
+        ? net.createServer({ noDelay: true }, (socket) => this.route(socket))
+        : tls
+            .createServer({ noDelay: true, ...credentials, ALPNProtocols: ["h2", "http/1.1"], handshakeTimeout: peerCheck.firstBytesMs }, (socket) => this.routeSecure(socket))
+            // A client that fails its handshake (plain HTTP, an untrusted certificate) is its own problem; its socket is already destroyed.
+            .on("tlsClientError", () => undefined);
   }
 
   /** Listens on host:port (port 0 picks a free one) and returns the bound port. */
@@ -90,13 +100,27 @@ export class DualProtocolServer {
     for (const socket of this.sockets) socket.destroy();
   }
 
-  private route(socket: Socket): void {
+  private track(socket: Socket): void {
     this.sockets.add(socket);
     socket.on("close", () => {
       this.sockets.delete(socket);
       this.h1Requests.delete(socket);
     });
     socket.on("error", () => socket.destroy());
+  }
+
+  private routeSecure(socket: tls.TLSSocket): void {
+    this.track(socket);
+    if (socket.alpnProtocol === "h2") {
+      this.h2.emit("connection", socket);
+    } else {
+      this.h1Requests.set(socket, 0);
+      this.h1.emit("connection", socket);
+    }
+  }
+
+  private route(socket: Socket): void {
+    this.track(socket);
     const undecided = setTimeout(() => socket.destroy(), this.peerCheck.firstBytesMs).unref();
     socket.once("close", () => clearTimeout(undecided));
     let head = Buffer.alloc(0);

@@ -1,3 +1,4 @@
+import { createSecureContext } from "node:tls";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pino, type Logger } from "pino";
 import { Registry, type RegistryOptions } from "../domain/registry.js";
@@ -34,6 +35,14 @@ export interface RegistryServerOptions {
   readonly peerCheck?: PeerCheckPolicy;
   /** Which web pages may call the registry from a browser. Default: none. */
   readonly cors?: CorsPolicy;
+  /** Serve TLS (HTTPS, gRPC with TLS) with this certificate and key, both PEM. Default: cleartext. */
+  readonly tls?: TlsCredentials;
+}
+
+/** A certificate (its chain may follow it) and its private key, PEM. */
+export interface TlsCredentials {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
 }
 
 /** A registry serving on a port. */
@@ -47,7 +56,7 @@ export interface RunningRegistry {
 }
 
 /** Stable codes for why the registry could not listen, in the manner of `StoreError`'s. */
-export type ListenErrorCode = "address-in-use" | "permission-denied" | "address-not-available" | "unknown-host";
+export type ListenErrorCode = "address-in-use" | "permission-denied" | "address-not-available" | "unknown-host" | "tls-credentials";
 
 /** The registry could not listen: `code` to branch on, and a one-line message saying what to do. */
 export class ListenError extends Error {
@@ -79,6 +88,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const logger = options.logger ?? pino({ level: "silent" });
   const host = options.host ?? "127.0.0.1";
   const withCors = corsLayer(options.cors ?? { allowedOrigins: [] });
+  if (options.tls !== undefined) checkTlsCredentials(options.tls);
   const store = await LevelStore.open(options.dataDir);
   let registry: Registry;
   try {
@@ -120,6 +130,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     ),
     grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], { logger, readMaxBytes }),
     options.peerCheck,
+    options.tls,
   );
   let port: number;
   try {
@@ -131,7 +142,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     if (problem === undefined) throw error;
     throw new ListenError(problem.code, `cannot listen on ${host}:${options.port ?? 6878}: ${problem.why}`);
   }
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const url = `${options.tls === undefined ? "http" : "https"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const { revision, instances } = registry.stats();
   logger.info({ url, dataDir: options.dataDir, revision, instances }, "muster is serving");
 
@@ -144,4 +155,15 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     logger.info("muster stopped");
   };
   return { url, port, registry, close: () => (closing ??= close()) };
+}
+
+/** Checked before the data directory is opened, so a bad certificate changes nothing. */
+function checkTlsCredentials(credentials: TlsCredentials): void {
+  try {
+    createSecureContext({ cert: credentials.cert, key: credentials.key });
+  } catch (error) {
+    const reason = (error as Error).message;
+    const why = /key values mismatch/.test(reason) ? "the private key is not the certificate's; give the key the certificate was issued for" : `the certificate or the key is not usable PEM (${reason})`;
+    throw new ListenError("tls-credentials", `cannot serve TLS: ${why}`);
+  }
 }

@@ -36,8 +36,9 @@ export interface GrpcJsRegistry {
   close(): void;
 }
 
-export function grpcJsClient(baseUrl: string): GrpcJsRegistry {
-  const client = new loaded.muster.v1.RegistryService(new URL(baseUrl).host, grpc.credentials.createInsecure());
+/** `credentials` default to cleartext; give `grpc.credentials.createSsl(ca)` for a registry serving TLS. */
+export function grpcJsClient(baseUrl: string, credentials = grpc.credentials.createInsecure()): GrpcJsRegistry {
+  const client = new loaded.muster.v1.RegistryService(new URL(baseUrl).host, credentials);
   return {
     unary: (method, request) =>
       new Promise((resolve, reject) => {

@@ -1,14 +1,15 @@
+import { readFileSync } from "node:fs";
 import v8 from "node:v8";
 import { Command } from "commander";
 import { pino, type Logger } from "pino";
 import { defaultExpiryGuardPolicy } from "../../domain/expiry-guard.js";
-import { ListenError, startRegistryServer } from "../../server/registry-server.js";
+import { ListenError, startRegistryServer, type TlsCredentials } from "../../server/registry-server.js";
 import { StoreError } from "../../store/store-error.js";
-import { CliError } from "../cli-error.js";
+import { CliError, describeFileError } from "../cli-error.js";
 import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
 import { capYoungGeneration } from "../young-generation-cap.js";
 import { followingLoadPays, followLoadWithMemory } from "../memory-follows-load.js";
-import { logLevels, resolveServeConfig, settingsFromEnv, settingsFromFile, type LogLevel } from "../serve-config.js";
+import { logLevels, resolveServeConfig, settingsFromEnv, settingsFromFile, type LogLevel, type ServeConfig } from "../serve-config.js";
 
 /** How long shutdown may take before the process exits regardless. */
 const shutdownDeadlineMs = 10_000;
@@ -18,6 +19,8 @@ interface ServeFlags {
   dataDir?: string;
   logLevel?: string;
   corsOrigin?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   config?: string;
 }
 
@@ -29,17 +32,19 @@ export function serveCommand(): Command {
     .option("--data-dir <dir>", "the LevelDB directory (MUSTER_DATA_DIR; default ./muster-data)")
     .option("--log-level <level>", `one of ${logLevels.join(", ")} (MUSTER_LOG_LEVEL; default info)`)
     .option("--cors-origin <origins>", 'web pages that may call the registry from a browser: comma-separated origins such as https://dash.example.com, or "*" (MUSTER_CORS_ORIGINS; default none)')
+    .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain after it) (MUSTER_TLS_CERT; default cleartext)")
+    .option("--tls-key <file>", "the certificate's PEM private key (MUSTER_TLS_KEY)")
     .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5, "youngGenerationMiB": 16, "corsOrigins": ["https://dash.example.com"]} (MUSTER_CONFIG)')
-    .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
+    .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ muster serve --addr 0.0.0.0:6878 --tls-cert cert.pem --tls-key key.pem\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
       const config = resolveServeConfig(
-        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin },
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey },
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
       const logger = await createLogger(config.logLevel);
-      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
       });
@@ -64,6 +69,18 @@ export function serveCommand(): Command {
         process.once("SIGTERM", stop);
       });
     });
+}
+
+function readTlsFiles(files: ServeConfig["tls"]): TlsCredentials | undefined {
+  if (files === undefined) return undefined;
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new CliError(`cannot read the TLS ${what} ${path}: ${describeFileError(error)}`);
+    }
+  };
+  return { cert: read(files.certFile, "certificate (--tls-cert, MUSTER_TLS_CERT)"), key: read(files.keyFile, "key (--tls-key, MUSTER_TLS_KEY)") };
 }
 
 /** Caps the young generation at `busyYoungBytes`, and where that pays holds both generations smaller while the load is light. */
