@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { normalizeOrigin } from "../server/cors.js";
 import { parseHostPort } from "../server/host-port.js";
+import type { PeerCheckPolicy } from "../server/peer-check.js";
 import { CliError, describeFileError } from "./cli-error.js";
 
 /** What `muster serve` runs with, once flags, environment, config file and defaults are merged. */
@@ -22,6 +23,8 @@ export interface ServeConfig {
   readonly corsOrigins: readonly string[];
   /** PEM files of the certificate and key to serve TLS with; cleartext when absent. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  /** How clients that vanished without closing their connections are found. */
+  readonly peerCheck: PeerCheckPolicy;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -40,9 +43,12 @@ export interface ServeSettings {
   corsOrigins?: string | undefined;
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  peerCheckSeconds?: string | undefined;
+  peerTimeoutSeconds?: string | undefined;
+  firstBytesSeconds?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30" };
 const settingNames = Object.keys(defaults);
 
 /** The MUSTER_* environment variables, as settings. */
@@ -58,6 +64,9 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     corsOrigins: env.MUSTER_CORS_ORIGINS,
     tlsCert: env.MUSTER_TLS_CERT,
     tlsKey: env.MUSTER_TLS_KEY,
+    peerCheckSeconds: env.MUSTER_PEER_CHECK_SECONDS,
+    peerTimeoutSeconds: env.MUSTER_PEER_TIMEOUT_SECONDS,
+    firstBytesSeconds: env.MUSTER_FIRST_BYTES_SECONDS,
   };
 }
 
@@ -132,5 +141,17 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
     throw new CliError(`TLS needs both a certificate and its key: --tls-cert (MUSTER_TLS_CERT) and --tls-key (MUSTER_TLS_KEY) go together`);
   }
   const tls = certFile === "" ? undefined : { certFile: resolve(certFile), keyFile: resolve(keyFile) };
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls };
+  const seconds = (key: "peerCheckSeconds" | "peerTimeoutSeconds" | "firstBytesSeconds", what: string, zero?: string) => {
+    const value = Number(pick(key));
+    if (!(value > 0 || (zero !== undefined && value === 0)) || value > 86_400) {
+      throw new CliError(`${what} must be a number of seconds above 0 and at most a day${zero === undefined ? "" : `, or 0 ${zero}`} (got "${pick(key)}")`);
+    }
+    return value === 0 ? Number.POSITIVE_INFINITY : value * 1000;
+  };
+  const peerCheck = {
+    intervalMs: seconds("peerCheckSeconds", "peer check (peerCheckSeconds, MUSTER_PEER_CHECK_SECONDS)", "to send no PINGs"),
+    timeoutMs: seconds("peerTimeoutSeconds", "peer timeout (peerTimeoutSeconds, MUSTER_PEER_TIMEOUT_SECONDS)"),
+    firstBytesMs: seconds("firstBytesSeconds", "first bytes limit (firstBytesSeconds, MUSTER_FIRST_BYTES_SECONDS)"),
+  };
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck };
 }

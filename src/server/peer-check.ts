@@ -2,7 +2,7 @@ import type { Http2Session } from "node:http2";
 
 /** How the server finds the clients that went away without closing their connections. */
 export interface PeerCheckPolicy {
-  /** Each HTTP/2 connection gets a PING this often. Default 60s. */
+  /** Each HTTP/2 connection gets a PING this often. Default 60s; `Infinity` sends none. */
   readonly intervalMs: number;
   /** A PING unanswered this long closes the connection, and its calls and watch streams with it. Default 20s. */
   readonly timeoutMs: number;
@@ -23,6 +23,8 @@ export const defaultPeerCheck: PeerCheckPolicy = { intervalMs: 60_000, timeoutMs
  * written to, forever.
  */
 export function checkPeer(session: Http2Session, policy: PeerCheckPolicy): void {
+  // A timer longer than 2^31 - 1 ms would fire at once.
+  if (!Number.isFinite(policy.intervalMs)) return;
   let unanswered: NodeJS.Timeout | undefined;
   const every = setInterval(() => {
     if (unanswered !== undefined || session.closed || session.destroyed) return;
