@@ -52,7 +52,10 @@ export function explainCallError(error: unknown, registryUrl: string): CliError 
   if (connectError.code === Code.DeadlineExceeded) {
     return new CliError(`the registry at ${registryUrl} did not answer in time; is it overloaded, or is --registry pointing elsewhere?`);
   }
-  if (connectError.code === Code.NotFound || connectError.code === Code.InvalidArgument) return new CliError(connectError.rawMessage);
+  if (connectError.code === Code.Unauthenticated) {
+    return new CliError(`the registry at ${registryUrl} refused the call: ${connectError.rawMessage.replace(/: send the header .*$/, "")}; set MUSTER_TOKEN to a token from its token file`);
+  }
+  if (connectError.code === Code.NotFound || connectError.code === Code.InvalidArgument || connectError.code === Code.PermissionDenied) return new CliError(connectError.rawMessage);
   return new CliError(`the registry answered ${Code[connectError.code]}: ${connectError.rawMessage}`);
 }
 

@@ -9,6 +9,7 @@ const callTimeoutMs = 5_000;
 
 export interface RegistryFlags {
   readonly registry: string;
+  readonly token?: string;
 }
 
 /** A client command: takes --registry (MUSTER_REGISTRY), default the local registry. */
@@ -16,6 +17,7 @@ export function clientCommand(name: string, description: string, examples: reado
   return new Command(name)
     .description(description)
     .addOption(new Option("--registry <url>", "the registry to talk to").env("MUSTER_REGISTRY").default(defaultRegistryUrl))
+    .addOption(new Option("--token <token>", "for a registry that requires one (prefer MUSTER_TOKEN: a flag shows in ps)").env("MUSTER_TOKEN"))
     .addHelpText("after", `\nExamples:\n${examples.map((example) => `  $ ${example}`).join("\n")}\n`);
 }
 
@@ -29,7 +31,7 @@ export async function callRegistry<T>(flags: RegistryFlags, call: (client: Regis
 }
 
 export function registryClient(flags: RegistryFlags): RegistryClient {
-  return createRegistryClient({ baseUrl: flags.registry, protocol: "grpc" });
+  return createRegistryClient({ baseUrl: flags.registry, protocol: "grpc", token: flags.token });
 }
 
 export interface FilterFlags {

@@ -25,6 +25,8 @@ export interface ServeConfig {
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
   /** How clients that vanished without closing their connections are found. */
   readonly peerCheck: PeerCheckPolicy;
+  /** The file of bearer tokens callers must present; anyone may call when absent. */
+  readonly accessTokensFile: string | undefined;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -46,9 +48,10 @@ export interface ServeSettings {
   peerCheckSeconds?: string | undefined;
   peerTimeoutSeconds?: string | undefined;
   firstBytesSeconds?: string | undefined;
+  accessTokensFile?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "" };
 const settingNames = Object.keys(defaults);
 
 /** The MUSTER_* environment variables, as settings. */
@@ -67,12 +70,13 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     peerCheckSeconds: env.MUSTER_PEER_CHECK_SECONDS,
     peerTimeoutSeconds: env.MUSTER_PEER_TIMEOUT_SECONDS,
     firstBytesSeconds: env.MUSTER_FIRST_BYTES_SECONDS,
+    accessTokensFile: env.MUSTER_ACCESS_TOKENS_FILE,
   };
 }
 
 /**
  * Reads a JSON config file such as {"addr": "0.0.0.0:6878", "dataDir":
- * "/var/lib/muster"}. Relative paths (dataDir, tlsCert, tlsKey) are taken
+ * "/var/lib/muster"}. Relative paths (dataDir, tlsCert, tlsKey, accessTokensFile) are taken
  * from the file's folder.
  */
 export function settingsFromFile(path: string): ServeSettings {
@@ -96,7 +100,7 @@ export function settingsFromFile(path: string): ServeSettings {
     if (typeof value !== "string" && typeof value !== "number" && !list) throw new CliError(`config file ${path}: "${key}" must be a string, a number or a list of strings`);
     settings[key] = list ? value.join(",") : String(value);
   }
-  for (const file of ["dataDir", "tlsCert", "tlsKey"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
+  for (const file of ["dataDir", "tlsCert", "tlsKey", "accessTokensFile"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
   return settings;
 }
 
@@ -153,5 +157,6 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
     timeoutMs: seconds("peerTimeoutSeconds", "peer timeout (peerTimeoutSeconds, MUSTER_PEER_TIMEOUT_SECONDS)"),
     firstBytesMs: seconds("firstBytesSeconds", "first bytes limit (firstBytesSeconds, MUSTER_FIRST_BYTES_SECONDS)"),
   };
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck };
+  const accessTokensFile = pick("accessTokensFile") === "" ? undefined : resolve(pick("accessTokensFile"));
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, accessTokensFile };
 }

@@ -1,11 +1,13 @@
 import { experimental, status, type ServiceConfig } from "@grpc/grpc-js";
 import type { Instance } from "../../gen/muster/v1/registry_pb.js";
-import { createRegistryClient, defaultRegistryUrl } from "./registry-client.js";
+import { createRegistryClient, defaultRegistryUrl, type RegistryClientOptions } from "./registry-client.js";
 import { RegistryWatcher } from "./watcher.js";
 
 export interface MusterResolverOptions {
   /** The registry for targets that name none (muster:///payments). Default http://127.0.0.1:6878. */
   readonly registry?: string;
+  /** How to reach the registry, such as its `token` or the `ca` of its certificate. Default: the client's defaults. */
+  readonly client?: Omit<RegistryClientOptions, "baseUrl">;
 }
 
 /** Round robin, so calls spread over every healthy instance rather than sticking to the first. */
@@ -33,7 +35,7 @@ export function registerMusterResolver(options: MusterResolverOptions = {}): voi
       private readonly listener: experimental.ResolverListener,
     ) {
       const { service, selector, registry } = parseTarget(target, defaultRegistry);
-      this.watcher = new RegistryWatcher(createRegistryClient({ baseUrl: registry }), { service, selector });
+      this.watcher = new RegistryWatcher(createRegistryClient({ ...options.client, baseUrl: registry }), { service, selector });
       void this.follow(service);
     }
 

@@ -35,6 +35,8 @@ export interface RegistryClientOptions {
    * NODE_EXTRA_CA_CERTS when the process started.
    */
   readonly ca?: string | Buffer;
+  /** For a registry that requires one: the bearer token sent with every call. Default none. */
+  readonly token?: string;
 }
 
 /** The default registry address, where `muster serve` listens. */
@@ -47,7 +49,8 @@ export const defaultRegistryUrl = "http://127.0.0.1:6878";
  * HTTP/1.1 has no PING, so there only a call's own deadline ends a hang.
  */
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
-  const { baseUrl, interceptors = [] } = options;
+  const { baseUrl } = options;
+  const interceptors = options.token === undefined ? (options.interceptors ?? []) : [bearer(options.token), ...(options.interceptors ?? [])];
   const tls = options.ca === undefined ? {} : { ca: options.ca };
   const sessionManager = new CheckedHttp2Session(baseUrl, { intervalMs: options.pingIntervalMs ?? 10_000, timeoutMs: options.pingTimeoutMs ?? 5_000 }, tls);
   const http = options.httpVersion === "1.1" ? { httpVersion: "1.1" as const, nodeOptions: tls } : { httpVersion: "2" as const, sessionManager };
@@ -59,4 +62,12 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
     case "grpc-web":
       return createClient(RegistryService, createGrpcWebTransport({ baseUrl, interceptors, ...http }));
   }
+}
+
+function bearer(token: string): Interceptor {
+  const authorization = `Bearer ${token}`;
+  return (next) => (request) => {
+    request.header.set("authorization", authorization);
+    return next(request);
+  };
 }

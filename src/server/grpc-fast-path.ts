@@ -33,7 +33,10 @@ interface Route {
  * compression, gRPC-Web, Connect, reflection's bidi stream) is left to
  * Connect on the same port.
  */
-export function grpcFastPath(services: readonly FastPathService[], options: { logger: Logger; readMaxBytes: number }): StreamHandler {
+export function grpcFastPath(
+  services: readonly FastPathService[],
+  options: { logger: Logger; readMaxBytes: number; refusal?: (procedure: string, authorization: string | undefined) => ConnectError | undefined },
+): StreamHandler {
   const routes = new Map<string, Route>();
   for (const { service, impl } of services) {
     for (const method of service.methods) {
@@ -53,6 +56,11 @@ export function grpcFastPath(services: readonly FastPathService[], options: { lo
     // A client's reset arrives as an error event; the close that follows does the cleanup.
     stream.on("error", () => undefined);
     const call = new GrpcStreamCall(stream, contentType);
+    const refused = options.refusal?.(headers[":path"] ?? "", headers.authorization);
+    if (refused !== undefined) {
+      call.fail(refused);
+      return true;
+    }
     readRequest(stream, options.readMaxBytes, (error, body) => {
       if (error !== undefined) call.fail(error);
       else serve(route, call, stream, body, timeoutMs, options.logger);

@@ -7,6 +7,7 @@ import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/hea
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection, ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/registry_pb.js";
+import { accessInterceptor, refusal, type AccessTokens } from "./access-tokens.js";
 import { corsLayer, type CorsPolicy } from "./cors.js";
 import { DualProtocolServer } from "./dual-protocol-server.js";
 import type { PeerCheckPolicy } from "./peer-check.js";
@@ -37,6 +38,8 @@ export interface RegistryServerOptions {
   readonly cors?: CorsPolicy;
   /** Serve TLS (HTTPS, gRPC with TLS) with this certificate and key, both PEM. Default: cleartext. */
   readonly tls?: TlsCredentials;
+  /** Require a bearer token of the right role for RegistryService's calls (`parseAccessTokens`). Default: no tokens, any caller may read and write. */
+  readonly accessTokens?: AccessTokens;
 }
 
 /** A certificate (its chain may follow it) and its private key, PEM. */
@@ -110,6 +113,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     throw error;
   }
   const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
+  const tokens = options.accessTokens;
   const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() });
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
@@ -122,13 +126,17 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
             .service(Health, healthImpl)
             .service(ServerReflection, reflection.v1)
             .service(ServerReflectionV1alpha, reflection.v1alpha),
-        interceptors: [errorInterceptor(logger)],
+        interceptors: [errorInterceptor(logger), ...(tokens === undefined ? [] : [accessInterceptor(tokens)])],
         readMaxBytes,
         // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
         jsonOptions: { ignoreUnknownFields: false },
       }),
     ),
-    grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], { logger, readMaxBytes }),
+    grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], {
+      logger,
+      readMaxBytes,
+      refusal: tokens === undefined ? undefined : (procedure, authorization) => refusal(tokens, procedure, authorization),
+    }),
     options.peerCheck,
     options.tls,
   );

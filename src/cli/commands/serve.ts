@@ -3,6 +3,7 @@ import v8 from "node:v8";
 import { Command } from "commander";
 import { pino, type Logger } from "pino";
 import { defaultExpiryGuardPolicy } from "../../domain/expiry-guard.js";
+import { parseAccessTokens, type AccessTokens } from "../../server/access-tokens.js";
 import { ListenError, startRegistryServer, type TlsCredentials } from "../../server/registry-server.js";
 import { StoreError } from "../../store/store-error.js";
 import { CliError, describeFileError } from "../cli-error.js";
@@ -21,6 +22,7 @@ interface ServeFlags {
   corsOrigin?: string;
   tlsCert?: string;
   tlsKey?: string;
+  accessTokens?: string;
   config?: string;
 }
 
@@ -34,17 +36,18 @@ export function serveCommand(): Command {
     .option("--cors-origin <origins>", 'web pages that may call the registry from a browser: comma-separated origins such as https://dash.example.com, or "*" (MUSTER_CORS_ORIGINS; default none)')
     .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain after it) (MUSTER_TLS_CERT; default cleartext)")
     .option("--tls-key <file>", "the certificate's PEM private key (MUSTER_TLS_KEY)")
+    .option("--access-tokens <file>", 'require a bearer token: a file of lines "write <token>" or "read <token>" (MUSTER_ACCESS_TOKENS_FILE; default none, anyone may call)')
     .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5, "youngGenerationMiB": 16, "corsOrigins": ["https://dash.example.com"]} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ muster serve --addr 0.0.0.0:6878 --tls-cert cert.pem --tls-key key.pem\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
       const config = resolveServeConfig(
-        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey },
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, accessTokensFile: flags.accessTokens },
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
       const logger = await createLogger(config.logLevel);
-      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, accessTokens: readAccessTokens(config.accessTokensFile), registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
       });
@@ -81,6 +84,21 @@ function readTlsFiles(files: ServeConfig["tls"]): TlsCredentials | undefined {
     }
   };
   return { cert: read(files.certFile, "certificate (--tls-cert, MUSTER_TLS_CERT)"), key: read(files.keyFile, "key (--tls-key, MUSTER_TLS_KEY)") };
+}
+
+function readAccessTokens(path: string | undefined): AccessTokens | undefined {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new CliError(`cannot read the token file (--access-tokens, MUSTER_ACCESS_TOKENS_FILE) ${path}: ${describeFileError(error)}`);
+  }
+  try {
+    return parseAccessTokens(text);
+  } catch (error) {
+    throw new CliError(`${path}: ${(error as Error).message}`);
+  }
 }
 
 /** Caps the young generation at `busyYoungBytes`, and where that pays holds both generations smaller while the load is light. */
