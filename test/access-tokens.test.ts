@@ -63,7 +63,8 @@ describe("a registry that requires tokens", () => {
     expect((await updates.next()).value).toMatchObject({ snapshot: true });
     const agent = new RegistryAgent(writer, instance("agent"));
     await agent.until("registered");
-    expect((await updates.next()).value?.events.map((event: { instance?: { id: string } }) => event.instance?.id)).toEqual(["agent"]);
+    const change = await updates.next();
+    expect(change.done === true ? [] : change.value.events.map((event) => event.instance?.id)).toEqual(["agent"]);
     expect((await reader.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["agent"]);
     expect((await reader.status({})).instances).toBe(1);
     await agent.close();
@@ -78,7 +79,7 @@ describe("a registry that requires tokens", () => {
     const curl = (...headers: string[]) =>
       exec("node_modules/.bin/buf", ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...headers, "-d", '{"service":"api"}', `${server.url}/muster.v1.RegistryService/Discover`]).then(
         ({ stdout }) => stdout,
-        (error: { stderr: string }) => error.stderr,
+        (error: unknown) => (error as { stderr: string }).stderr,
       );
     expect(JSON.parse(await curl())).toMatchObject({ code: "unauthenticated" });
     // An empty registry's answer: every field at its default, which JSON leaves out.
