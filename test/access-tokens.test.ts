@@ -45,6 +45,7 @@ describe("a registry that requires tokens", () => {
     await expect(grpcJs.unary("Register", { instance: { service: "api", id: "grpc-js", address: "10.0.0.1:80" } })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
     grpcJs.close();
     expect((await createRegistryClient({ baseUrl: server.url, token: readToken }).discover({ service: "api" })).instances).toEqual([]);
+    expect((await server.client().discover({ service: "api" }, { headers: { authorization: `bearer ${readToken}` } })).instances).toEqual([]);
     expect(server.registry.stats().revision).toBe(0);
   });
 

@@ -55,7 +55,8 @@ export function parseAccessTokens(text: string): AccessTokens {
 export function refusal(tokens: AccessTokens, procedure: string, authorization: string | null | undefined): ConnectError | undefined {
   const [, service, method = ""] = procedure.split("/");
   if (service !== RegistryService.typeName) return undefined;
-  const token = authorization?.startsWith("Bearer ") === true ? authorization.slice("Bearer ".length).trim() : undefined;
+  // The scheme's name is case-insensitive (RFC 9110).
+  const token = /^bearer +(\S+) *$/i.exec(authorization ?? "")?.[1];
   const role = token === undefined ? undefined : tokens.roles.get(digest(token));
   if (role === undefined) {
     const why = token === undefined ? "a token is required" : "the token is not one of the registry's";
