@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
@@ -14,6 +14,7 @@ import { parseAccessTokens } from "../src/server/access-tokens.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { RegistryService } from "../gen/muster/v1/registry_pb.js";
 import { transports } from "./support/clients.js";
+import { callError } from "./support/call-error.js";
 import { grpcJsClient } from "./support/grpc-js-client.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
@@ -23,13 +24,6 @@ const readToken = "r-8a1b77c0e9d24f15";
 const tokenFile = `# role token\nwrite ${writeToken}\n\nread ${readToken}\n`;
 const instance = (id: string) => ({ service: "api", id, address: "10.0.0.1:80", ttl: durationFromMs(600_000) });
 const exec = promisify(execFile);
-
-async function callError(call: Promise<unknown>): Promise<ConnectError> {
-  return call.then(
-    () => expect.fail("the call succeeded"),
-    (thrown: unknown) => ConnectError.from(thrown),
-  );
-}
 
 describe("a registry that requires tokens", () => {
   it("refuses calls without a known token on every protocol, and stores nothing", async () => {

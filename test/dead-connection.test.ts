@@ -8,6 +8,7 @@ import { RegistryAgent, type AgentStateChange } from "../src/client/agent.js";
 import { createRegistryClient, type RegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher } from "../src/client/watcher.js";
 import { startBlackholeProxy } from "./support/blackhole-proxy.js";
+import { callError } from "./support/call-error.js";
 import { followWatcher } from "./support/follow-watcher.js";
 import { TestRegistry } from "./support/test-registry.js";
 
@@ -190,11 +191,8 @@ it("gives up a new connection that does not open, as to a host that drops packet
 
   const client = createRegistryClient({ baseUrl: `http://127.0.0.1:${port}`, pingIntervalMs: 500, pingTimeoutMs: 500 });
   const startedAt = Date.now();
-  const error = await client.status({}, { timeoutMs: 10_000 }).then(
-    () => undefined,
-    (thrown: unknown) => ConnectError.from(thrown),
-  );
-  expect(error?.code).toBe(Code.Unavailable);
-  expect(error?.rawMessage).toContain("the connection did not open within 0.5s");
+  const error = await callError(client.status({}, { timeoutMs: 10_000 }));
+  expect(error.code).toBe(Code.Unavailable);
+  expect(error.rawMessage).toContain("the connection did not open within 0.5s");
   expect(Date.now() - startedAt).toBeLessThan(5_000);
 }, 20_000);

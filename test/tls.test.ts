@@ -5,11 +5,12 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher } from "../src/client/watcher.js";
+import { callError } from "./support/call-error.js";
 import { grpcJsClient } from "./support/grpc-js-client.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
@@ -22,13 +23,6 @@ const [ca, cert, key] = await Promise.all([readFile(files.ca), readFile(files.ce
 const exec = promisify(execFile);
 
 const instance = (id: string) => ({ service: "api", id, address: "10.0.0.1:80", ttl: durationFromMs(600_000) });
-
-async function callError(call: Promise<unknown>): Promise<ConnectError> {
-  return call.then(
-    () => expect.fail("the call succeeded"),
-    (thrown: unknown) => ConnectError.from(thrown),
-  );
-}
 
 describe("a registry serving TLS", () => {
   it("serves gRPC, Connect, gRPC-Web, grpc-js and buf curl on one https port", async () => {
