@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -5,9 +7,11 @@ import { RegistryAgent } from "../src/client/agent.js";
 import { registerMusterResolver } from "../src/client/grpc-js-resolver.js";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { EventType } from "../gen/muster/v1/registry_pb.js";
+import { parseAccessTokens } from "../src/server/access-tokens.js";
 import { TestRegistry } from "./support/test-registry.js";
 import { WatchReader } from "./support/watch-reader.js";
 
+const fixtures = join(import.meta.dirname, "fixtures", "tls");
 const identity = (bytes: Buffer) => bytes;
 /** A one-method service whose answer is the name of the backend that served it. */
 const whoService: grpc.ServiceDefinition = {
@@ -97,5 +101,19 @@ describe("the muster: resolver for @grpc/grpc-js", () => {
     const error = await who(empty).catch((e: unknown) => e as grpc.ServiceError);
     expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE });
     expect((error as grpc.ServiceError).details).toContain("no healthy instances of nobody");
+  });
+
+  it("reaches a registry that serves TLS and requires a token, with the client options it is given", { timeout: 15_000 }, async () => {
+    const tls = { cert: await readFile(join(fixtures, "server.pem")), key: await readFile(join(fixtures, "server-key.pem")) };
+    const ca = await readFile(join(fixtures, "ca.pem"));
+    const server = await TestRegistry.start({ tls, accessTokens: parseAccessTokens("read r-8a1b77c0e9d24f15\nwrite w-3f9c2a7d41b8e6f0") });
+    await createRegistryClient({ baseUrl: server.url, ca, token: "w-3f9c2a7d41b8e6f0" }).register({ instance: { service: "echo", id: "a", address: await backend("a") } });
+    registerMusterResolver({ registry: server.url, client: { ca, token: "r-8a1b77c0e9d24f15" } });
+    onTestFinished(() => registerMusterResolver());
+    for (const target of ["muster:///echo", `muster://${new URL(server.url).host}/echo`]) {
+      const client = new EchoClient(target, grpc.credentials.createInsecure());
+      onTestFinished(() => client.close());
+      expect(await who(client)).toBe("a");
+    }
   });
 });

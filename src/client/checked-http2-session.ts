@@ -44,7 +44,7 @@ export class CheckedHttp2Session implements SessionManager {
   private connection: CheckedConnection | undefined;
   private readonly connections = new WeakMap<ClientHttp2Session, CheckedConnection>();
 
-  /** `connectOptions` go to `http2.connect`, such as the CA that signed an https registry's certificate. */
+  /** `connectOptions` go to `tls.connect` for an https registry, such as the CA that signed its certificate. */
   constructor(
     baseUrl: string,
     private readonly pings: PingPolicy,
@@ -86,7 +86,7 @@ class CheckedConnection {
     connectOptions: SecureClientSessionOptions,
     private readonly pings: PingPolicy,
   ) {
-    this.session = connect(authority, { ...connectOptions, createConnection: (url: URL) => this.openSocket(url, connectOptions) });
+    this.session = connect(authority, { createConnection: (url: URL) => this.openSocket(url, connectOptions) });
     this.session.once("remoteSettings", () => (this.spoken = true));
     // Its streams carry the error to their calls; an idle connection's error only ends it.
     this.session.on("error", () => undefined);

@@ -4,7 +4,7 @@ import { createRegistryClient, defaultRegistryUrl, type RegistryClientOptions } 
 import { RegistryWatcher } from "./watcher.js";
 
 export interface MusterResolverOptions {
-  /** The registry for targets that name none (muster:///payments). Default http://127.0.0.1:6878. */
+  /** The registry for targets that name none (muster:///payments); one a target names is reached over its scheme, http or https. Default http://127.0.0.1:6878. */
   readonly registry?: string;
   /** How to reach the registry, such as its `token` or the `ca` of its certificate. Default: the client's defaults. */
   readonly client?: Omit<RegistryClientOptions, "baseUrl">;
@@ -79,7 +79,8 @@ export function registerMusterResolver(options: MusterResolverOptions = {}): voi
 
 function parseTarget(target: experimental.GrpcUri, defaultRegistry: string): { service: string; selector: string; registry: string } {
   const url = new URL(`muster://x/${target.path.replace(/^\//, "")}`);
-  const registry = target.authority === undefined || target.authority === "" ? defaultRegistry : `http://${target.authority}`;
+  // A registry named in the target is reached as the default one is, over http or https.
+  const registry = target.authority === undefined || target.authority === "" ? defaultRegistry : `${new URL(defaultRegistry).protocol}//${target.authority}`;
   return { service: url.pathname.slice(1), selector: url.searchParams.get("selector") ?? "", registry };
 }
 

@@ -12,8 +12,8 @@ import type { DualHandler } from "./dual-protocol-server.js";
 export interface CorsPolicy {
   /**
    * Origins such as `https://dash.example.com` or `http://localhost:5173`,
-   * or `*` for any page. Default none: the registry takes writes and has no
-   * authentication, so which pages may call it is the operator's choice.
+   * or `*` for any page. Default none: the registry takes writes, so which
+   * pages may call it is the operator's choice.
    */
   readonly allowedOrigins: readonly string[];
 }

@@ -59,6 +59,8 @@ export function grpcFastPath(
     const refused = options.refusal?.(headers[":path"] ?? "", headers.authorization);
     if (refused !== undefined) {
       call.fail(refused);
+      // The request is not read, but drained, so the stream can end and close.
+      stream.resume();
       return true;
     }
     readRequest(stream, options.readMaxBytes, (error, body) => {

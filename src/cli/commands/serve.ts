@@ -74,26 +74,23 @@ export function serveCommand(): Command {
     });
 }
 
+/** A file a setting names, or a one-line CliError saying which setting and why it cannot be read. */
+function readSettingFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new CliError(`cannot read the ${what} ${path}: ${describeFileError(error)}`);
+  }
+}
+
 function readTlsFiles(files: ServeConfig["tls"]): TlsCredentials | undefined {
   if (files === undefined) return undefined;
-  const read = (path: string, what: string) => {
-    try {
-      return readFileSync(path);
-    } catch (error) {
-      throw new CliError(`cannot read the TLS ${what} ${path}: ${describeFileError(error)}`);
-    }
-  };
-  return { cert: read(files.certFile, "certificate (--tls-cert, MUSTER_TLS_CERT)"), key: read(files.keyFile, "key (--tls-key, MUSTER_TLS_KEY)") };
+  return { cert: readSettingFile(files.certFile, "TLS certificate (--tls-cert, MUSTER_TLS_CERT)"), key: readSettingFile(files.keyFile, "TLS key (--tls-key, MUSTER_TLS_KEY)") };
 }
 
 function readAccessTokens(path: string | undefined): AccessTokens | undefined {
   if (path === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    throw new CliError(`cannot read the token file (--access-tokens, MUSTER_ACCESS_TOKENS_FILE) ${path}: ${describeFileError(error)}`);
-  }
+  const text = readSettingFile(path, "token file (--access-tokens, MUSTER_ACCESS_TOKENS_FILE)").toString("utf8");
   try {
     return parseAccessTokens(text);
   } catch (error) {
