@@ -66,10 +66,10 @@ export function refusal(tokens: AccessTokens, procedure: string, authorization: 
   return undefined;
 }
 
-/** `refusal` for the calls Connect serves (Connect, gRPC-Web, gRPC with JSON or compression). */
-export function accessInterceptor(tokens: AccessTokens): Interceptor {
+/** `refusal` for the calls Connect serves (Connect, gRPC-Web, gRPC with JSON or compression), with the tokens of the moment. */
+export function accessInterceptor(tokens: () => AccessTokens): Interceptor {
   return (next) => (request) => {
-    const refused = refusal(tokens, `/${request.service.typeName}/${request.method.name}`, request.header.get("authorization"));
+    const refused = refusal(tokens(), `/${request.service.typeName}/${request.method.name}`, request.header.get("authorization"));
     if (refused !== undefined) throw refused;
     return next(request);
   };

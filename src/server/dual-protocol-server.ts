@@ -73,6 +73,12 @@ export class DualProtocolServer {
             .on("tlsClientError", () => undefined);
   }
 
+  /** A new certificate and key for the TLS connections that come from now on; open ones keep theirs. */
+  useCredentials(credentials: Pick<tls.SecureContextOptions, "cert" | "key">): void {
+    if (!(this.tcp instanceof tls.Server)) throw new TypeError("the server was not started with TLS");
+    this.tcp.setSecureContext(credentials);
+  }
+
   /** Listens on host:port (port 0 picks a free one) and returns the bound port. */
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {

@@ -56,6 +56,14 @@ export interface RunningRegistry {
   readonly registry: Registry;
   /** Ends streams with UNAVAILABLE, finishes writes, closes the database. */
   close(): Promise<void>;
+  /**
+   * Takes new access tokens or a new TLS certificate for the calls and
+   * connections that come from now on (open watch streams go on), such as
+   * after a rotation. Only what the registry was started with can be
+   * replaced: a TypeError otherwise, and a ListenError ("tls-credentials")
+   * for an unusable certificate. Either way nothing changes.
+   */
+  reload(update: { readonly accessTokens?: AccessTokens; readonly tls?: TlsCredentials }): void;
 }
 
 /** Stable codes for why the registry could not listen, in the manner of `StoreError`'s. */
@@ -113,7 +121,8 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     throw error;
   }
   const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
-  const tokens = options.accessTokens;
+  // Replaced whole by reload; the guards read it at each call.
+  const access = options.accessTokens === undefined ? undefined : { tokens: options.accessTokens };
   const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() });
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
@@ -126,7 +135,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
             .service(Health, healthImpl)
             .service(ServerReflection, reflection.v1)
             .service(ServerReflectionV1alpha, reflection.v1alpha),
-        interceptors: [errorInterceptor(logger), ...(tokens === undefined ? [] : [accessInterceptor(tokens)])],
+        interceptors: [errorInterceptor(logger), ...(access === undefined ? [] : [accessInterceptor(() => access.tokens)])],
         readMaxBytes,
         // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
         jsonOptions: { ignoreUnknownFields: false },
@@ -135,7 +144,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], {
       logger,
       readMaxBytes,
-      refusal: tokens === undefined ? undefined : (procedure, authorization) => refusal(tokens, procedure, authorization),
+      refusal: access === undefined ? undefined : (procedure, authorization) => refusal(access.tokens, procedure, authorization),
     }),
     options.peerCheck,
     options.tls,
@@ -162,7 +171,17 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     await store.close();
     logger.info("muster stopped");
   };
-  return { url, port, registry, close: () => (closing ??= close()) };
+  const reload = (update: { readonly accessTokens?: AccessTokens; readonly tls?: TlsCredentials }) => {
+    if ((update.accessTokens !== undefined && access === undefined) || (update.tls !== undefined && options.tls === undefined)) {
+      throw new TypeError("reload replaces only the access tokens and TLS certificate the registry was started with");
+    }
+    if (update.tls !== undefined) {
+      checkTlsCredentials(update.tls);
+      server.useCredentials(update.tls);
+    }
+    if (update.accessTokens !== undefined && access !== undefined) access.tokens = update.accessTokens;
+  };
+  return { url, port, registry, close: () => (closing ??= close()), reload };
 }
 
 /** Checked before the data directory is opened, so a bad certificate changes nothing. */

@@ -105,4 +105,9 @@ export class MusterProcess {
     this.child.kill(signal);
     return this.exited;
   }
+
+  /** Sends a signal the process lives through, such as SIGHUP. */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
 }

@@ -52,6 +52,10 @@ export class TestRegistry {
     return this.running.close();
   }
 
+  reload(update: Parameters<RunningRegistry["reload"]>[0]): void {
+    this.running.reload(update);
+  }
+
   /** Closes cleanly and opens the same data directory again, on a new port. */
   async restart(): Promise<void> {
     await this.running.close();

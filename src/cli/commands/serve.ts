@@ -4,7 +4,7 @@ import { Command } from "commander";
 import { pino, type Logger } from "pino";
 import { defaultExpiryGuardPolicy } from "../../domain/expiry-guard.js";
 import { parseAccessTokens, type AccessTokens } from "../../server/access-tokens.js";
-import { ListenError, startRegistryServer, type TlsCredentials } from "../../server/registry-server.js";
+import { ListenError, startRegistryServer, type RunningRegistry, type TlsCredentials } from "../../server/registry-server.js";
 import { StoreError } from "../../store/store-error.js";
 import { CliError, describeFileError } from "../cli-error.js";
 import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
@@ -54,9 +54,14 @@ export function serveCommand(): Command {
       keepShortLivedObjectsYoung();
       const stopSizingHeap = config.youngGenerationMiB > 0 ? sizeHeapToLoad(config.youngGenerationMiB * 1024 * 1024) : () => undefined;
       const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger) : () => undefined;
+      // Only with something to reload: otherwise SIGHUP keeps its usual meaning (the terminal went away, stop).
+      const reloadOnHangup = config.tls !== undefined || config.accessTokensFile !== undefined;
+      const reloadFiles = () => reloadCredentials(running, config, logger);
+      if (reloadOnHangup) process.on("SIGHUP", reloadFiles);
       await new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           logger.info({ signal }, "shutting down");
+          process.off("SIGHUP", reloadFiles);
           stopReleasing();
           stopSizingHeap();
           setTimeout(() => {
@@ -72,6 +77,21 @@ export function serveCommand(): Command {
         process.once("SIGTERM", stop);
       });
     });
+}
+
+/**
+ * Reads the token file and the TLS certificate and key again, after a
+ * rotation, and hands them to the serving registry. A file that cannot be
+ * read or used is logged, and the registry keeps what it had.
+ */
+function reloadCredentials(running: RunningRegistry, config: ServeConfig, logger: Logger): void {
+  try {
+    const accessTokens = readAccessTokens(config.accessTokensFile);
+    running.reload({ accessTokens, tls: readTlsFiles(config.tls) });
+    logger.info({ tokens: accessTokens?.roles.size, tlsCert: config.tls?.certFile }, "reloaded the token file and TLS certificate (SIGHUP)");
+  } catch (error) {
+    logger.error(`reload (SIGHUP) failed, the registry keeps its previous tokens and certificate: ${(error as Error).message}`);
+  }
 }
 
 /** A file a setting names, or a one-line CliError saying which setting and why it cannot be read. */

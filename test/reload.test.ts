@@ -1,0 +1,95 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { connect } from "node:tls";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { createRegistryClient } from "../src/client/registry-client.js";
+import { RegistryWatcher } from "../src/client/watcher.js";
+import { parseAccessTokens } from "../src/server/access-tokens.js";
+import { ListenError } from "../src/server/registry-server.js";
+import { callError } from "./support/call-error.js";
+import { MusterProcess } from "./support/registry-process.js";
+import { tempDataDir, TestRegistry } from "./support/test-registry.js";
+
+// Rotating a token or a certificate should not need a restart.
+
+const fixtures = join(import.meta.dirname, "fixtures", "tls");
+const fixture = (name: string) => readFile(join(fixtures, name));
+const [ca, cert, key, nextCert, nextKey] = await Promise.all([fixture("ca.pem"), fixture("server.pem"), fixture("server-key.pem"), fixture("server-next.pem"), fixture("server-next-key.pem")]);
+const [oldToken, newToken] = ["w-0ld0ld0ld0ld0ld0ld", "w-n3wn3wn3wn3wn3wn3w"];
+const instance = (id: string) => ({ service: "api", id, address: "10.0.0.1:80", ttl: durationFromMs(600_000) });
+
+/** The certificate a new TLS connection is shown, and the protocol it agreed on. */
+function handshake(url: string): Promise<{ fingerprint: string; protocol: string | false | null }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port), ca, ALPNProtocols: ["h2"] }, () => {
+      resolve({ fingerprint: socket.getPeerCertificate().fingerprint256, protocol: socket.alpnProtocol });
+      socket.end();
+    }).on("error", reject);
+  });
+}
+
+describe("RunningRegistry.reload", () => {
+  it("takes new tokens and a new certificate for the calls and connections that follow", async () => {
+    const server = await TestRegistry.start({ tls: { cert, key }, accessTokens: parseAccessTokens(`write ${oldToken}`) });
+    const before = await handshake(server.url);
+    const oldClient = createRegistryClient({ baseUrl: server.url, ca, token: oldToken });
+    await oldClient.register({ instance: instance("before") });
+    // A watch stream opened with the old token goes on after the reload: tokens are checked when a call starts.
+    const watcher = new RegistryWatcher(oldClient, { service: "api" });
+    const updates = watcher[Symbol.asyncIterator]();
+    await updates.next();
+
+    server.reload({ accessTokens: parseAccessTokens(`write ${newToken}`), tls: { cert: nextCert, key: nextKey } });
+    const after = await handshake(server.url);
+    expect(after.fingerprint).not.toBe(before.fingerprint);
+    expect(after.protocol).toBe("h2");
+    const refused = await callError(createRegistryClient({ baseUrl: server.url, ca, token: oldToken }).discover({ service: "api" }));
+    expect(refused.code).toBe(Code.Unauthenticated);
+    await createRegistryClient({ baseUrl: server.url, ca, token: newToken }).register({ instance: instance("after") });
+    const next = await updates.next();
+    expect(next.done === true ? [] : next.value.events.map((event) => event.instance?.id)).toEqual(["after"]);
+    watcher.close();
+  });
+
+  it("changes nothing for a certificate it cannot use, or for what the registry was not started with", async () => {
+    const server = await TestRegistry.start({ tls: { cert, key } });
+    const before = await handshake(server.url);
+    expect(() => server.reload({ tls: { cert: nextCert, key } })).toThrow(ListenError);
+    expect(() => server.reload({ accessTokens: parseAccessTokens(`write ${newToken}`) })).toThrow("reload replaces only the access tokens and TLS certificate the registry was started with");
+    expect((await handshake(server.url)).fingerprint).toBe(before.fingerprint);
+    expect((await createRegistryClient({ baseUrl: server.url, ca }).discover({ service: "api" })).instances).toEqual([]);
+  });
+});
+
+describe("muster serve on SIGHUP", () => {
+  it("reads its token file and certificate again, and keeps the previous ones when the new ones are unusable", async () => {
+    const folder = await tempDataDir();
+    const files = { tokens: join(folder, "tokens"), cert: join(folder, "cert.pem"), key: join(folder, "key.pem") };
+    await Promise.all([writeFile(files.tokens, `write ${oldToken}\n`), writeFile(files.cert, cert), writeFile(files.key, key)]);
+    const serving = MusterProcess.serve({ MUSTER_DATA_DIR: join(folder, "data") }, ["--access-tokens", files.tokens, "--tls-cert", files.cert, "--tls-key", files.key]);
+    const url = await serving.ready();
+    const before = await handshake(url);
+    const asOld = createRegistryClient({ baseUrl: url, ca, token: oldToken });
+    const asNew = createRegistryClient({ baseUrl: url, ca, token: newToken });
+
+    await Promise.all([writeFile(files.tokens, `write ${newToken}\n`), writeFile(files.cert, nextCert), writeFile(files.key, nextKey)]);
+    serving.signal("SIGHUP");
+    await serving.line((line) => line.includes("reloaded the token file and TLS certificate"));
+    expect((await callError(asOld.status({}))).code).toBe(Code.Unauthenticated);
+    expect((await asNew.status({})).instances).toBe(0);
+    const after = await handshake(url);
+    expect(after.fingerprint).not.toBe(before.fingerprint);
+
+    await writeFile(files.tokens, "write short\n");
+    serving.signal("SIGHUP");
+    const failed = await serving.line((line) => line.includes("reload (SIGHUP) failed"));
+    expect(failed).toContain("line 1 of the token file: a token must have at least 16 characters");
+    expect((await asNew.status({})).instances).toBe(0);
+    expect((await handshake(url)).fingerprint).toBe(after.fingerprint);
+    const exit = await serving.kill("SIGTERM");
+    expect(exit.code).toBe(0);
+  });
+});
