@@ -1,4 +1,3 @@
-import { createSecureContext } from "node:tls";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pino, type Logger } from "pino";
 import { Registry, type RegistryOptions } from "../domain/registry.js";
@@ -10,6 +9,8 @@ import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/re
 import { accessInterceptor, refusal, type AccessTokens } from "./access-tokens.js";
 import { corsLayer, type CorsPolicy } from "./cors.js";
 import { DualProtocolServer } from "./dual-protocol-server.js";
+import { ListenError, listenProblems } from "./listen-error.js";
+import { checkTlsCredentials, type TlsCredentials } from "./tls-credentials.js";
 import type { PeerCheckPolicy } from "./peer-check.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { grpcFastPath } from "./grpc-fast-path.js";
@@ -42,12 +43,6 @@ export interface RegistryServerOptions {
   readonly accessTokens?: AccessTokens;
 }
 
-/** A certificate (its chain may follow it) and its private key, PEM. */
-export interface TlsCredentials {
-  readonly cert: string | Buffer;
-  readonly key: string | Buffer;
-}
-
 /** A registry serving on a port. */
 export interface RunningRegistry {
   /** Such as http://127.0.0.1:6878 */
@@ -66,29 +61,8 @@ export interface RunningRegistry {
   reload(update: { readonly accessTokens?: AccessTokens; readonly tls?: TlsCredentials }): void;
 }
 
-/** Stable codes for why the registry could not listen, in the manner of `StoreError`'s. */
-export type ListenErrorCode = "address-in-use" | "permission-denied" | "address-not-available" | "unknown-host" | "tls-credentials";
-
-/** The registry could not listen: `code` to branch on, and a one-line message saying what to do. */
-export class ListenError extends Error {
-  override readonly name = "ListenError";
-
-  constructor(
-    readonly code: ListenErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** What each of Node's listen failures means and what to do; other failures are unexpected. */
-const listenProblems: Readonly<Record<string, { code: ListenErrorCode; why: string }>> = {
-  EADDRINUSE: { code: "address-in-use", why: "the address is already in use; stop the other process or set MUSTER_ADDR to a free host:port" },
-  EACCES: { code: "permission-denied", why: "permission denied (ports below 1024 need privileges); set MUSTER_ADDR to a port above 1023" },
-  EADDRNOTAVAIL: { code: "address-not-available", why: "this machine has no such address; listen on 127.0.0.1, 0.0.0.0 or one of its own addresses" },
-  ENOTFOUND: { code: "unknown-host", why: "no such host name; give an IP address or a name this machine resolves" },
-  EAI_AGAIN: { code: "unknown-host", why: "the host name could not be resolved now; give an IP address or try again" },
-};
+export type { TlsCredentials } from "./tls-credentials.js";
+export { ListenError, type ListenErrorCode } from "./listen-error.js";
 
 /**
  * Opens the data directory, loads the registry and serves gRPC, gRPC-Web
@@ -182,15 +156,4 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     if (update.accessTokens !== undefined && access !== undefined) access.tokens = update.accessTokens;
   };
   return { url, port, registry, close: () => (closing ??= close()), reload };
-}
-
-/** Checked before the data directory is opened, so a bad certificate changes nothing. */
-function checkTlsCredentials(credentials: TlsCredentials): void {
-  try {
-    createSecureContext({ cert: credentials.cert, key: credentials.key });
-  } catch (error) {
-    const reason = (error as Error).message;
-    const why = /key values mismatch/.test(reason) ? "the private key is not the certificate's; give the key the certificate was issued for" : `the certificate or the key is not usable PEM (${reason})`;
-    throw new ListenError("tls-credentials", `cannot serve TLS: ${why}`);
-  }
 }
