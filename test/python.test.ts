@@ -1,6 +1,10 @@
 import { execFile, spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { createRegistryClient } from "../src/client/registry-client.js";
+import { parseAccessTokens } from "../src/server/access-tokens.js";
 import { pythonWithGrpc } from "./support/python.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 
@@ -14,16 +18,25 @@ function runPython(script: string, args: string[], stubs: string) {
   return { exited: new Promise<number | null>((resolve) => child.on("exit", resolve)), output: () => output, kill: () => child.kill("SIGKILL") };
 }
 
+const fixtures = join(import.meta.dirname, "fixtures", "tls");
+const [readToken, writeToken] = ["r-8a1b77c0e9d24f15", "w-3f9c2a7d41b8e6f0"];
+
 describe("a Python agent and watcher with stubs generated from proto/", () => {
-  it("sees the agent appear, go UNHEALTHY when it stops heartbeating, and expire", async () => {
+  it.each([
+    { registry: "in cleartext", tls: false },
+    { registry: "serving TLS and requiring tokens", tls: true },
+  ])("sees the agent appear, go UNHEALTHY when it stops heartbeating, and expire, with a registry $registry", async ({ tls }) => {
     const stubs = await tempDataDir();
     await exec(pythonWithGrpc, ["-m", "grpc_tools.protoc", "-Iproto", `--python_out=${stubs}`, `--grpc_python_out=${stubs}`, "proto/muster/v1/registry.proto"]);
-    const server = await TestRegistry.start();
+    const server = await TestRegistry.start(
+      tls ? { tls: { cert: await readFile(join(fixtures, "server.pem")), key: await readFile(join(fixtures, "server-key.pem")) }, accessTokens: parseAccessTokens(`read ${readToken}\nwrite ${writeToken}`) } : {},
+    );
     const registry = new URL(server.url).host;
+    const as = (token: string) => (tls ? ["--ca", join(fixtures, "ca.pem"), "--token", token] : []);
 
-    const watcher = runPython("watcher.py", ["--registry", registry, "--service", "py-agent", "--until-expired", "a-1"], stubs);
+    const watcher = runPython("watcher.py", ["--registry", registry, ...as(readToken), "--service", "py-agent", "--until-expired", "a-1"], stubs);
     await expect.poll(() => watcher.output(), { timeout: 10_000 }).toContain("watching py-agent");
-    const agent = runPython("agent.py", ["--registry", registry, "--service", "py-agent", "--id", "a-1", "--ttl", "1", "--deregister-after", "1", "--beats", "4"], stubs);
+    const agent = runPython("agent.py", ["--registry", registry, ...as(writeToken), "--service", "py-agent", "--id", "a-1", "--ttl", "1", "--deregister-after", "1", "--beats", "4"], stubs);
     try {
       expect(await watcher.exited, watcher.output()).toBe(0);
       const events = watcher.output().trim().split("\n").slice(1);
@@ -33,7 +46,8 @@ describe("a Python agent and watcher with stubs generated from proto/", () => {
         "EVENT_TYPE_EXPIRED py-agent/a-1 HEALTH_STATUS_UNHEALTHY",
       ]);
       expect(agent.output()).toMatch(/registered py-agent\/a-1 at revision 1\nstopped heartbeating after 4 heartbeats/);
-      expect((await server.client().discover({ includeUnhealthy: true })).instances).toEqual([]);
+      const reader = tls ? createRegistryClient({ baseUrl: server.url, ca: await readFile(join(fixtures, "ca.pem")), token: readToken }) : server.client();
+      expect((await reader.discover({ includeUnhealthy: true })).instances).toEqual([]);
     } finally {
       agent.kill();
       watcher.kill();

@@ -12,12 +12,13 @@ import threading
 import grpc
 from google.protobuf.duration_pb2 import Duration
 
+import connection
 from muster.v1 import registry_pb2, registry_pb2_grpc
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--registry", default="127.0.0.1:6878", help="host:port of the registry")
+    connection.add_arguments(parser)
     parser.add_argument("--service", default="py-agent")
     parser.add_argument("--id", default="")
     parser.add_argument("--address", default="127.0.0.1:9000")
@@ -30,7 +31,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    with grpc.insecure_channel(args.registry) as channel:
+    with connection.open_channel(args) as channel:
         registry = registry_pb2_grpc.RegistryServiceStub(channel)
         instance = registry_pb2.Instance(
             service=args.service,

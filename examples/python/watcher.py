@@ -6,19 +6,18 @@ With --until-expired ID it exits once that instance has expired.
 import argparse
 import sys
 
-import grpc
-
+import connection
 from muster.v1 import registry_pb2, registry_pb2_grpc
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--registry", default="127.0.0.1:6878", help="host:port of the registry")
+    connection.add_arguments(parser)
     parser.add_argument("--service", default="py-agent")
     parser.add_argument("--until-expired", default="", metavar="ID")
     args = parser.parse_args()
 
-    with grpc.insecure_channel(args.registry) as channel:
+    with connection.open_channel(args) as channel:
         registry = registry_pb2_grpc.RegistryServiceStub(channel)
         request = registry_pb2.WatchRequest(service=args.service, include_unhealthy=True)
         print(f"watching {args.service or 'every service'}", flush=True)
