@@ -1,12 +1,11 @@
 import { execFile, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { parseAccessTokens } from "../src/server/access-tokens.js";
 import { pythonWithGrpc } from "./support/python.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
+import { tlsFiles, tlsPem } from "./support/tls-fixtures.js";
 
 const exec = promisify(execFile);
 
@@ -18,7 +17,6 @@ function runPython(script: string, args: string[], stubs: string) {
   return { exited: new Promise<number | null>((resolve) => child.on("exit", resolve)), output: () => output, kill: () => child.kill("SIGKILL") };
 }
 
-const fixtures = join(import.meta.dirname, "fixtures", "tls");
 const [readToken, writeToken] = ["r-8a1b77c0e9d24f15", "w-3f9c2a7d41b8e6f0"];
 
 describe("a Python agent and watcher with stubs generated from proto/", () => {
@@ -29,10 +27,10 @@ describe("a Python agent and watcher with stubs generated from proto/", () => {
     const stubs = await tempDataDir();
     await exec(pythonWithGrpc, ["-m", "grpc_tools.protoc", "-Iproto", `--python_out=${stubs}`, `--grpc_python_out=${stubs}`, "proto/muster/v1/registry.proto"]);
     const server = await TestRegistry.start(
-      tls ? { tls: { cert: await readFile(join(fixtures, "server.pem")), key: await readFile(join(fixtures, "server-key.pem")) }, accessTokens: parseAccessTokens(`read ${readToken}\nwrite ${writeToken}`) } : {},
+      tls ? { tls: { cert: tlsPem.cert, key: tlsPem.key }, accessTokens: parseAccessTokens(`read ${readToken}\nwrite ${writeToken}`) } : {},
     );
     const registry = new URL(server.url).host;
-    const as = (token: string) => (tls ? ["--ca", join(fixtures, "ca.pem"), "--token", token] : []);
+    const as = (token: string) => (tls ? ["--ca", tlsFiles.ca, "--token", token] : []);
 
     const watcher = runPython("watcher.py", ["--registry", registry, ...as(readToken), "--service", "py-agent", "--until-expired", "a-1"], stubs);
     await expect.poll(() => watcher.output(), { timeout: 10_000 }).toContain("watching py-agent");
@@ -46,7 +44,7 @@ describe("a Python agent and watcher with stubs generated from proto/", () => {
         "EVENT_TYPE_EXPIRED py-agent/a-1 HEALTH_STATUS_UNHEALTHY",
       ]);
       expect(agent.output()).toMatch(/registered py-agent\/a-1 at revision 1\nstopped heartbeating after 4 heartbeats/);
-      const reader = tls ? createRegistryClient({ baseUrl: server.url, ca: await readFile(join(fixtures, "ca.pem")), token: readToken }) : server.client();
+      const reader = tls ? createRegistryClient({ baseUrl: server.url, ca: tlsPem.ca, token: readToken }) : server.client();
       expect((await reader.discover({ includeUnhealthy: true })).instances).toEqual([]);
     } finally {
       agent.kill();

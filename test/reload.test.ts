@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
@@ -11,12 +11,11 @@ import { ListenError } from "../src/server/registry-server.js";
 import { callError } from "./support/call-error.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
+import { tlsPem } from "./support/tls-fixtures.js";
 
 // Rotating a token or a certificate should not need a restart.
 
-const fixtures = join(import.meta.dirname, "fixtures", "tls");
-const fixture = (name: string) => readFile(join(fixtures, name));
-const [ca, cert, key, nextCert, nextKey] = await Promise.all([fixture("ca.pem"), fixture("server.pem"), fixture("server-key.pem"), fixture("server-next.pem"), fixture("server-next-key.pem")]);
+const { ca, cert, key, nextCert, nextKey } = tlsPem;
 const [oldToken, newToken] = ["w-0ld0ld0ld0ld0ld0ld", "w-n3wn3wn3wn3wn3wn3w"];
 const instance = (id: string) => ({ service: "api", id, address: "10.0.0.1:80", ttl: durationFromMs(600_000) });
 

@@ -1,5 +1,3 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -9,9 +7,9 @@ import { createRegistryClient } from "../src/client/registry-client.js";
 import { EventType } from "../gen/muster/v1/registry_pb.js";
 import { parseAccessTokens } from "../src/server/access-tokens.js";
 import { TestRegistry } from "./support/test-registry.js";
+import { tlsPem } from "./support/tls-fixtures.js";
 import { WatchReader } from "./support/watch-reader.js";
 
-const fixtures = join(import.meta.dirname, "fixtures", "tls");
 const identity = (bytes: Buffer) => bytes;
 /** A one-method service whose answer is the name of the backend that served it. */
 const whoService: grpc.ServiceDefinition = {
@@ -104,8 +102,8 @@ describe("the muster: resolver for @grpc/grpc-js", () => {
   });
 
   it("reaches a registry that serves TLS and requires a token, with the client options it is given", { timeout: 15_000 }, async () => {
-    const tls = { cert: await readFile(join(fixtures, "server.pem")), key: await readFile(join(fixtures, "server-key.pem")) };
-    const ca = await readFile(join(fixtures, "ca.pem"));
+    const { ca, cert, key } = tlsPem;
+    const tls = { cert, key };
     const server = await TestRegistry.start({ tls, accessTokens: parseAccessTokens("read r-8a1b77c0e9d24f15\nwrite w-3f9c2a7d41b8e6f0") });
     await createRegistryClient({ baseUrl: server.url, ca, token: "w-3f9c2a7d41b8e6f0" }).register({ instance: { service: "echo", id: "a", address: await backend("a") } });
     registerMusterResolver({ registry: server.url, client: { ca, token: "r-8a1b77c0e9d24f15" } });

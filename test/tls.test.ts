@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
@@ -14,12 +14,9 @@ import { callError } from "./support/call-error.js";
 import { grpcJsClient } from "./support/grpc-js-client.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
+import { tlsFiles, tlsPem } from "./support/tls-fixtures.js";
 
-// test/fixtures/tls: a CA made for these tests and a certificate it signed for localhost, 127.0.0.1
-// and ::1, valid until 2126. The key is a test key, published here on purpose.
-const fixtures = join(import.meta.dirname, "fixtures", "tls");
-const files = { ca: join(fixtures, "ca.pem"), cert: join(fixtures, "server.pem"), key: join(fixtures, "server-key.pem") };
-const [ca, cert, key] = await Promise.all([readFile(files.ca), readFile(files.cert), readFile(files.key)]);
+const { ca, cert, key } = tlsPem;
 const exec = promisify(execFile);
 
 const instance = (id: string) => ({ service: "api", id, address: "10.0.0.1:80", ttl: durationFromMs(600_000) });
@@ -39,7 +36,7 @@ describe("a registry serving TLS", () => {
     const grpcJs = grpcJsClient(server.url, grpc.credentials.createSsl(ca));
     await grpcJs.unary("Register", { instance: { service: "api", id: "grpc-js", address: "10.0.0.1:80" } });
     grpcJs.close();
-    const curled = await exec("node_modules/.bin/buf", ["curl", "--cacert", files.ca, "--protocol", "grpc", "--schema", "proto", "-d", '{"service":"api"}', `${server.url}/muster.v1.RegistryService/Discover`]);
+    const curled = await exec("node_modules/.bin/buf", ["curl", "--cacert", tlsFiles.ca, "--protocol", "grpc", "--schema", "proto", "-d", '{"service":"api"}', `${server.url}/muster.v1.RegistryService/Discover`]);
     expect((JSON.parse(curled.stdout) as { instances: { id: string }[] }).instances.map((found) => found.id).sort()).toEqual(["connect", "grpc", "grpc-js", "grpc-web"]);
 
     const seen: string[] = [];
@@ -74,10 +71,10 @@ describe("a registry serving TLS", () => {
 describe("muster serve --tls-cert --tls-key", () => {
   it("serves https, and the CLI trusts a private CA through NODE_EXTRA_CA_CERTS", async () => {
     const dataDir = await tempDataDir();
-    const serving = MusterProcess.serve({ MUSTER_TLS_CERT: files.cert }, ["--data-dir", dataDir, "--tls-key", files.key]);
+    const serving = MusterProcess.serve({ MUSTER_TLS_CERT: tlsFiles.cert }, ["--data-dir", dataDir, "--tls-key", tlsFiles.key]);
     const url = await serving.ready();
     expect(url).toMatch(/^https:/);
-    const trusted = await MusterProcess.run(["status", "--registry", url], { NODE_EXTRA_CA_CERTS: files.ca });
+    const trusted = await MusterProcess.run(["status", "--registry", url], { NODE_EXTRA_CA_CERTS: tlsFiles.ca });
     expect(trusted.stdout).toContain(`${url} (reachable)`);
     const untrusted = await MusterProcess.run(["status", "--registry", url]);
     expect(untrusted.code).toBe(1);
@@ -96,10 +93,10 @@ describe("muster serve --tls-cert --tls-key", () => {
     await writeFile(otherKey, generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }));
     const serve = (...args: string[]) => MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, ...args]);
     const cases: [string[], string][] = [
-      [["--tls-cert", files.cert], "muster: TLS needs both a certificate and its key: --tls-cert (MUSTER_TLS_CERT) and --tls-key (MUSTER_TLS_KEY) go together"],
-      [["--tls-cert", join(folder, "missing.pem"), "--tls-key", files.key], `muster: cannot read the TLS certificate (--tls-cert, MUSTER_TLS_CERT) ${join(folder, "missing.pem")}: no such file or directory`],
-      [["--tls-cert", files.cert, "--tls-key", otherKey], "muster: cannot serve TLS: the private key is not the certificate's; give the key the certificate was issued for"],
-      [["--tls-cert", files.key, "--tls-key", files.key], "muster: cannot serve TLS: the certificate or the key is not usable PEM ("],
+      [["--tls-cert", tlsFiles.cert], "muster: TLS needs both a certificate and its key: --tls-cert (MUSTER_TLS_CERT) and --tls-key (MUSTER_TLS_KEY) go together"],
+      [["--tls-cert", join(folder, "missing.pem"), "--tls-key", tlsFiles.key], `muster: cannot read the TLS certificate (--tls-cert, MUSTER_TLS_CERT) ${join(folder, "missing.pem")}: no such file or directory`],
+      [["--tls-cert", tlsFiles.cert, "--tls-key", otherKey], "muster: cannot serve TLS: the private key is not the certificate's; give the key the certificate was issued for"],
+      [["--tls-cert", tlsFiles.key, "--tls-key", tlsFiles.key], "muster: cannot serve TLS: the certificate or the key is not usable PEM ("],
     ];
     for (const [args, expected] of cases) {
       const exit = await serve(...args);
