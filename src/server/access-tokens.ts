@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
 
 /** What a token lets its holder do: `read` is Discover, Watch and Status; `write` is everything. */
@@ -64,13 +64,4 @@ export function refusal(tokens: AccessTokens, procedure: string, authorization: 
   }
   if (role === "read" && !readMethods.has(method)) return new ConnectError(`the token may only read; ${method} needs a write token`, Code.PermissionDenied);
   return undefined;
-}
-
-/** `refusal` for the calls Connect serves (Connect, gRPC-Web, gRPC with JSON or compression), with the tokens of the moment. */
-export function accessInterceptor(tokens: () => AccessTokens): Interceptor {
-  return (next) => (request) => {
-    const refused = refusal(tokens(), `/${request.service.typeName}/${request.method.name}`, request.header.get("authorization"));
-    if (refused !== undefined) throw refused;
-    return next(request);
-  };
 }

@@ -2,6 +2,7 @@ import type http2 from "node:http2";
 import { fromBinary, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import type { AccessGuard } from "./access-guard.js";
 import { toConnectError } from "./error-interceptor.js";
 import { GrpcStreamCall } from "./grpc-stream-call.js";
 import { grpcFrameOf } from "./reused-encoding.js";
@@ -35,7 +36,7 @@ interface Route {
  */
 export function grpcFastPath(
   services: readonly FastPathService[],
-  options: { logger: Logger; readMaxBytes: number; refusal?: (procedure: string, authorization: string | undefined) => ConnectError | undefined },
+  options: { logger: Logger; readMaxBytes: number; access?: AccessGuard | undefined },
 ): StreamHandler {
   const routes = new Map<string, Route>();
   for (const { service, impl } of services) {
@@ -56,7 +57,7 @@ export function grpcFastPath(
     // A client's reset arrives as an error event; the close that follows does the cleanup.
     stream.on("error", () => undefined);
     const call = new GrpcStreamCall(stream, contentType);
-    const refused = options.refusal?.(headers[":path"] ?? "", headers.authorization);
+    const refused = options.access?.refusal(headers[":path"] ?? "", headers.authorization);
     if (refused !== undefined) {
       call.fail(refused);
       // The request is not read, but drained, so the stream can end and close.
@@ -65,13 +66,13 @@ export function grpcFastPath(
     }
     readRequest(stream, options.readMaxBytes, (error, body) => {
       if (error !== undefined) call.fail(error);
-      else serve(route, call, stream, body, timeoutMs, options.logger);
+      else serve(route, call, stream, body, timeoutMs, options.logger, options.access === undefined ? undefined : options.access.hold.bind(options.access, headers[":path"] ?? "", headers.authorization));
     });
     return true;
   };
 }
 
-function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stream, body: Uint8Array, timeoutMs: number | undefined, logger: Logger): void {
+function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stream, body: Uint8Array, timeoutMs: number | undefined, logger: Logger, hold: ((end: (error: ConnectError) => void) => () => void) | undefined): void {
   const { service, method } = route;
   let request: Message;
   try {
@@ -85,7 +86,12 @@ function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stre
     const { signal } = context.handlerContext;
     signal.addEventListener("abort", () => call.fail(ConnectError.from(signal.reason)), { once: true });
   }
+  const release = method.methodKind === "server_streaming" ? hold?.((error) => {
+    call.fail(error);
+    context.made?.abort(error);
+  }) : undefined;
   stream.once("close", () => {
+    release?.();
     if (!call.finished) context.made?.abort(new ConnectError("the client cancelled the call", Code.Canceled));
   });
   const done = (error?: unknown) => {

@@ -6,7 +6,8 @@ import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/hea
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection, ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/registry_pb.js";
-import { accessInterceptor, refusal, type AccessTokens } from "./access-tokens.js";
+import { AccessGuard, accessInterceptor } from "./access-guard.js";
+import type { AccessTokens } from "./access-tokens.js";
 import { corsLayer, type CorsPolicy } from "./cors.js";
 import { DualProtocolServer } from "./dual-protocol-server.js";
 import { ListenError, listenProblems } from "./listen-error.js";
@@ -53,12 +54,19 @@ export interface RunningRegistry {
   close(): Promise<void>;
   /**
    * Takes new access tokens or a new TLS certificate for the calls and
-   * connections that come from now on (open watch streams go on), such as
-   * after a rotation. Only what the registry was started with can be
-   * replaced: a TypeError otherwise, and a ListenError ("tls-credentials")
-   * for an unusable certificate. Either way nothing changes.
+   * connections that come from now on, such as after a rotation. Open
+   * streams whose token the new tokens refuse end with that refusal; the
+   * others go on. Only what the registry was started with can be replaced:
+   * a TypeError otherwise, and a ListenError ("tls-credentials") for an
+   * unusable certificate. Either way nothing changes.
    */
-  reload(update: { readonly accessTokens?: AccessTokens; readonly tls?: TlsCredentials }): void;
+  reload(update: { readonly accessTokens?: AccessTokens; readonly tls?: TlsCredentials }): ReloadOutcome;
+}
+
+/** What a reload did beyond taking the new files. */
+export interface ReloadOutcome {
+  /** Open streams ended because the new tokens refuse theirs. */
+  readonly streamsEnded: number;
 }
 
 export type { TlsCredentials } from "./tls-credentials.js";
@@ -95,8 +103,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     throw error;
   }
   const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
-  // Replaced whole by reload; the guards read it at each call.
-  const access = options.accessTokens === undefined ? undefined : { tokens: options.accessTokens };
+  const access = options.accessTokens === undefined ? undefined : new AccessGuard(options.accessTokens);
   const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() });
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
@@ -109,7 +116,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
             .service(Health, healthImpl)
             .service(ServerReflection, reflection.v1)
             .service(ServerReflectionV1alpha, reflection.v1alpha),
-        interceptors: [errorInterceptor(logger), ...(access === undefined ? [] : [accessInterceptor(() => access.tokens)])],
+        interceptors: [errorInterceptor(logger), ...(access === undefined ? [] : [accessInterceptor(access)])],
         readMaxBytes,
         // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
         jsonOptions: { ignoreUnknownFields: false },
@@ -118,7 +125,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], {
       logger,
       readMaxBytes,
-      refusal: access === undefined ? undefined : (procedure, authorization) => refusal(access.tokens, procedure, authorization),
+      access,
     }),
     options.peerCheck,
     options.tls,
@@ -153,7 +160,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
       checkTlsCredentials(update.tls);
       server.useCredentials(update.tls);
     }
-    if (update.accessTokens !== undefined && access !== undefined) access.tokens = update.accessTokens;
+    return { streamsEnded: update.accessTokens !== undefined && access !== undefined ? access.replace(update.accessTokens) : 0 };
   };
   return { url, port, registry, close: () => (closing ??= close()), reload };
 }

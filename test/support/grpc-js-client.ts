@@ -32,7 +32,7 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 /** A promise-returning facade over the grpc-js client; responses are plain objects. */
 export interface GrpcJsRegistry {
   unary(method: "Register" | "Heartbeat" | "Deregister" | "Discover", request: object): Promise<Record<string, unknown>>;
-  watch(request: object): grpc.ClientReadableStream<Record<string, unknown>>;
+  watch(request: object, metadata?: grpc.Metadata): grpc.ClientReadableStream<Record<string, unknown>>;
   close(): void;
 }
 
@@ -48,9 +48,9 @@ export function grpcJsClient(baseUrl: string, credentials = grpc.credentials.cre
           else resolve(response as Record<string, unknown>);
         });
       }),
-    watch: (request) => {
-      const call = client.Watch as (request: object) => grpc.ClientReadableStream<Record<string, unknown>>;
-      return call.call(client, request);
+    watch: (request, metadata = new grpc.Metadata()) => {
+      const call = client.Watch as (request: object, metadata: grpc.Metadata) => grpc.ClientReadableStream<Record<string, unknown>>;
+      return call.call(client, request, metadata);
     },
     close: () => client.close(),
   };

@@ -52,8 +52,8 @@ export class TestRegistry {
     return this.running.close();
   }
 
-  reload(update: Parameters<RunningRegistry["reload"]>[0]): void {
-    this.running.reload(update);
+  reload(update: Parameters<RunningRegistry["reload"]>[0]): ReturnType<RunningRegistry["reload"]> {
+    return this.running.reload(update);
   }
 
   /** Closes cleanly and opens the same data directory again, on a new port. */

@@ -87,8 +87,8 @@ export function serveCommand(): Command {
 function reloadCredentials(running: RunningRegistry, config: ServeConfig, logger: Logger): void {
   try {
     const accessTokens = readAccessTokens(config.accessTokensFile);
-    running.reload({ accessTokens, tls: readTlsFiles(config.tls) });
-    logger.info({ tokens: accessTokens?.roles.size, tlsCert: config.tls?.certFile }, "reloaded the token file and TLS certificate (SIGHUP)");
+    const { streamsEnded } = running.reload({ accessTokens, tls: readTlsFiles(config.tls) });
+    logger.info({ tokens: accessTokens?.roles.size, tlsCert: config.tls?.certFile, streamsEnded }, "reloaded the token file and TLS certificate (SIGHUP)");
   } catch (error) {
     logger.error(`reload (SIGHUP) failed, the registry keeps its previous tokens and certificate: ${(error as Error).message}`);
   }
