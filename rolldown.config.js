@@ -7,14 +7,15 @@ import { defineConfig } from "rolldown";
  * them, and one CommonJS file can be compiled with a code cache
  * (`src/cli/bin.ts`). LevelDB's JavaScript is bundled too; only its native
  * binding, which finds its prebuilt binary beside itself, stays in
- * node_modules, with pino-pretty (loaded only for a terminal) and grpc-js.
+ * node_modules, with pino-pretty (loaded only for a terminal), prom-client
+ * (loaded only with --metrics) and grpc-js.
  * dist/src stays as it is for the library.
  */
 export default defineConfig([
   {
     input: { main: "dist/src/cli/main.js" },
     platform: "node",
-    external: [/^(pino-pretty|@grpc\/grpc-js)(\/|$)/, /^node:/],
+    external: [/^(pino-pretty|prom-client|@grpc\/grpc-js)(\/|$)/, /^node:/],
     plugins: [
       {
         name: "leveldb-native-binding",

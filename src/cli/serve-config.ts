@@ -27,6 +27,8 @@ export interface ServeConfig {
   readonly peerCheck: PeerCheckPolicy;
   /** The file of bearer tokens callers must present; anyone may call when absent. */
   readonly accessTokensFile: string | undefined;
+  /** Serve Prometheus metrics at GET /metrics. */
+  readonly metrics: boolean;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -49,10 +51,13 @@ export interface ServeSettings {
   peerTimeoutSeconds?: string | undefined;
   firstBytesSeconds?: string | undefined;
   accessTokensFile?: string | undefined;
+  /** on or off (also true/false, 1/0). */
+  metrics?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "", metrics: "off" };
 const settingNames = Object.keys(defaults);
+const switches: Record<string, boolean | undefined> = { on: true, true: true, "1": true, off: false, false: false, "0": false };
 
 /** The MUSTER_* environment variables, as settings. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
@@ -71,6 +76,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     peerTimeoutSeconds: env.MUSTER_PEER_TIMEOUT_SECONDS,
     firstBytesSeconds: env.MUSTER_FIRST_BYTES_SECONDS,
     accessTokensFile: env.MUSTER_ACCESS_TOKENS_FILE,
+    metrics: env.MUSTER_METRICS,
   };
 }
 
@@ -97,7 +103,7 @@ export function settingsFromFile(path: string): ServeSettings {
   for (const [key, value] of Object.entries(parsed)) {
     if (!settingNames.includes(key)) throw new CliError(`config file ${path}: unknown setting "${key}" (known: ${settingNames.join(", ")})`);
     const list = Array.isArray(value) && value.every((item) => typeof item === "string");
-    if (typeof value !== "string" && typeof value !== "number" && !list) throw new CliError(`config file ${path}: "${key}" must be a string, a number or a list of strings`);
+    if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean" && !list) throw new CliError(`config file ${path}: "${key}" must be a string, a number, true or false, or a list of strings`);
     settings[key] = list ? value.join(",") : String(value);
   }
   for (const file of ["dataDir", "tlsCert", "tlsKey", "accessTokensFile"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
@@ -158,5 +164,7 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
     firstBytesMs: seconds("firstBytesSeconds", "first bytes limit (firstBytesSeconds, MUSTER_FIRST_BYTES_SECONDS)"),
   };
   const accessTokensFile = pick("accessTokensFile") === "" ? undefined : resolve(pick("accessTokensFile"));
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, accessTokensFile };
+  const metrics = switches[pick("metrics").toLowerCase()];
+  if (metrics === undefined) throw new CliError(`metrics (--metrics, MUSTER_METRICS, "metrics") must be on or off (got "${pick("metrics")}")`);
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, accessTokensFile, metrics };
 }

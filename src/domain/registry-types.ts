@@ -1,4 +1,5 @@
 import type { Clock } from "./clock.js";
+import type { EventType } from "./event.js";
 import type { ExpiryGuardPolicy, ExpiryHoldState } from "./expiry-guard.js";
 import type { Health, InstanceRecord } from "./instance.js";
 import type { LivenessPolicy } from "./instance-spec.js";
@@ -72,6 +73,8 @@ export interface RegistryStats {
   readonly committedChanges: number;
   /** Set while commits fail; undefined once one succeeds. */
   readonly writeFailure: WriteFailure | undefined;
+  /** Changes applied since the registry was opened, by kind (expirations, health changes, ...). */
+  readonly events: Readonly<Record<EventType, number>>;
 }
 
 /** Why the registry's writes are failing, and since when. */

@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from "./clock.js";
+import type { EventType } from "./event.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
 import { instanceKey, makeRecord, sameSpec, updateRecord, type Health, type InstanceRecord } from "./instance.js";
@@ -36,6 +37,8 @@ export class Registry {
   private readonly clock: Clock;
   private readonly policy: LivenessPolicy;
   private revision: number;
+  /** Changes applied since this process opened the registry, by kind. */
+  private readonly eventCounts: Record<EventType, number> = { registered: 0, updated: 0, "health-changed": 0, deregistered: 0, expired: 0 };
   private sweepQueued = false;
   private closing = false;
   private readonly closeListeners = new Set<() => void>();
@@ -215,6 +218,7 @@ export class Registry {
       commits,
       committedChanges: writes,
       writeFailure: this.committer.writeFailure(),
+      events: { ...this.eventCounts },
     };
   }
 
@@ -276,6 +280,7 @@ export class Registry {
     tx.applyTo(this.index);
     this.revision = tx.lastRevision;
     for (const event of tx.events) {
+      this.eventCounts[event.type]++;
       if (event.type === "deregistered" || event.type === "expired") {
         this.liveness.forget(instanceKey(event.instance.service, event.instance.id));
         if (!this.index.hasService(event.instance.service)) this.answers.forgetService(event.instance.service);

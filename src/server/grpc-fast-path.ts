@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { AccessGuard } from "./access-guard.js";
 import { toConnectError } from "./error-interceptor.js";
 import { GrpcStreamCall } from "./grpc-stream-call.js";
+import type { MethodCalls, RegistryMetrics } from "./metrics.js";
 import { grpcFrameOf } from "./reused-encoding.js";
 
 /** Takes an HTTP/2 stream and answers it, or returns false to leave it to Connect. */
@@ -22,6 +23,8 @@ interface Route {
   readonly service: DescService;
   readonly method: DescMethod;
   readonly handler: Handler;
+  /** Counted for /metrics, when it is served. */
+  readonly calls: MethodCalls | undefined;
 }
 
 /**
@@ -36,14 +39,14 @@ interface Route {
  */
 export function grpcFastPath(
   services: readonly FastPathService[],
-  options: { logger: Logger; readMaxBytes: number; access?: AccessGuard | undefined },
+  options: { logger: Logger; readMaxBytes: number; access?: AccessGuard | undefined; callsOf?: RegistryMetrics["callsOf"] | undefined },
 ): StreamHandler {
   const routes = new Map<string, Route>();
   for (const { service, impl } of services) {
     for (const method of service.methods) {
       const handler = (impl as Record<string, Handler | undefined>)[method.localName];
       if (handler === undefined || (method.methodKind !== "unary" && method.methodKind !== "server_streaming")) continue;
-      routes.set(`/${service.typeName}/${method.name}`, { service, method, handler: handler.bind(impl) });
+      routes.set(`/${service.typeName}/${method.name}`, { service, method, handler: handler.bind(impl), calls: options.callsOf?.(method) });
     }
   }
   return (stream, headers) => {
@@ -56,7 +59,8 @@ export function grpcFastPath(
     if (timeoutMs === null) return false;
     // A client's reset arrives as an error event; the close that follows does the cleanup.
     stream.on("error", () => undefined);
-    const call = new GrpcStreamCall(stream, contentType);
+    route.calls?.start();
+    const call = new GrpcStreamCall(stream, contentType, route.calls);
     const refused = options.access?.refusal(headers[":path"] ?? "", headers.authorization);
     if (refused !== undefined) {
       call.fail(refused);

@@ -1,5 +1,6 @@
 import http2 from "node:http2";
-import type { ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
+import type { MethodCalls } from "./metrics.js";
 
 /**
  * The answer side of one gRPC call on a raw HTTP/2 stream: response headers
@@ -17,7 +18,15 @@ export class GrpcStreamCall {
     private readonly stream: http2.ServerHttp2Stream,
     /** Echoed back: application/grpc or application/grpc+proto. */
     private readonly contentType: string,
-  ) {}
+    /** Told the status the call ends with, once; CANCELLED when the client goes first. */
+    private readonly calls?: MethodCalls,
+  ) {
+    if (calls !== undefined) {
+      stream.once("close", () => {
+        if (!this.statusSent) calls.end(Code.Canceled);
+      });
+    }
+  }
 
   /** True once the status has been sent (or given to HTTP/2 to send). */
   get finished(): boolean {
@@ -34,6 +43,7 @@ export class GrpcStreamCall {
     if (!this.open) return;
     this.sendHeaders();
     this.statusSent = true;
+    this.calls?.end(0);
     this.stream.end(frame);
   }
 
@@ -62,6 +72,7 @@ export class GrpcStreamCall {
     if (!this.open) return;
     this.sendHeaders();
     this.statusSent = true;
+    this.calls?.end(0);
     this.stream.end();
   }
 
@@ -70,6 +81,7 @@ export class GrpcStreamCall {
     if (!this.open) return;
     const status = { "grpc-status": String(error.code), "grpc-message": encodeGrpcMessage(error.rawMessage) };
     this.statusSent = true;
+    this.calls?.end(error.code);
     if (this.headersSent) {
       this.trailers = status;
       this.stream.end();

@@ -9,13 +9,16 @@ import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/re
 import { AccessGuard, accessInterceptor } from "./access-guard.js";
 import type { AccessTokens } from "./access-tokens.js";
 import { corsLayer, type CorsPolicy } from "./cors.js";
-import { DualProtocolServer } from "./dual-protocol-server.js";
+import { countingInterceptor } from "./counting-interceptor.js";
+import { DualProtocolServer, type DualHandler } from "./dual-protocol-server.js";
 import { ListenError, listenProblems } from "./listen-error.js";
 import { checkTlsCredentials, type TlsCredentials } from "./tls-credentials.js";
 import type { PeerCheckPolicy } from "./peer-check.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { grpcFastPath } from "./grpc-fast-path.js";
 import { healthServiceImpl } from "./health-service.js";
+import { registryMetrics } from "./metrics.js";
+import { metricsLayer } from "./metrics-endpoint.js";
 import { reflectionServices } from "./reflection-service.js";
 import { registryServiceImpl } from "./registry-service.js";
 
@@ -42,6 +45,8 @@ export interface RegistryServerOptions {
   readonly tls?: TlsCredentials;
   /** Require a bearer token of the right role for RegistryService's calls (`parseAccessTokens`). Default: no tokens, any caller may read and write. */
   readonly accessTokens?: AccessTokens;
+  /** Serve Prometheus metrics at `GET /metrics` and count every call for them. Default false: nothing is counted. */
+  readonly metrics?: boolean;
 }
 
 /** A registry serving on a port. */
@@ -107,8 +112,11 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() });
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
+  const services = [RegistryService, Health, ServerReflection, ServerReflectionV1alpha];
+  const metrics = options.metrics === true ? await registryMetrics(registry, options.dataDir, services.flatMap((service) => service.methods)) : undefined;
+  const withMetrics = metrics === undefined ? (handler: DualHandler) => handler : metricsLayer(metrics, access);
   const server = new DualProtocolServer(
-    withCors(
+    withMetrics(withCors(
       connectNodeAdapter({
         routes: (router) =>
           router
@@ -116,16 +124,17 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
             .service(Health, healthImpl)
             .service(ServerReflection, reflection.v1)
             .service(ServerReflectionV1alpha, reflection.v1alpha),
-        interceptors: [errorInterceptor(logger), ...(access === undefined ? [] : [accessInterceptor(access)])],
+        interceptors: [...(metrics === undefined ? [] : [countingInterceptor(metrics.callsOf)]), errorInterceptor(logger), ...(access === undefined ? [] : [accessInterceptor(access)])],
         readMaxBytes,
         // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
         jsonOptions: { ignoreUnknownFields: false },
       }),
-    ),
+    )),
     grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], {
       logger,
       readMaxBytes,
       access,
+      callsOf: metrics?.callsOf,
     }),
     options.peerCheck,
     options.tls,

@@ -23,6 +23,7 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   accessTokens?: string;
+  metrics?: boolean;
   config?: string;
 }
 
@@ -37,17 +38,18 @@ export function serveCommand(): Command {
     .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain after it) (MUSTER_TLS_CERT; default cleartext)")
     .option("--tls-key <file>", "the certificate's PEM private key (MUSTER_TLS_KEY)")
     .option("--access-tokens <file>", 'require a bearer token: a file of lines "write <token>" or "read <token>" (MUSTER_ACCESS_TOKENS_FILE; default none, anyone may call)')
+    .option("--metrics", "serve Prometheus metrics at GET /metrics on the same port (MUSTER_METRICS=on; default off)")
     .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5, "youngGenerationMiB": 16, "corsOrigins": ["https://dash.example.com"]} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ muster serve --addr 0.0.0.0:6878 --tls-cert cert.pem --tls-key key.pem\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
       const config = resolveServeConfig(
-        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, accessTokensFile: flags.accessTokens },
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined },
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
       const logger = await createLogger(config.logLevel);
-      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, accessTokens: readAccessTokens(config.accessTokensFile), registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, accessTokens: readAccessTokens(config.accessTokensFile), metrics: config.metrics, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
       });

@@ -1,0 +1,139 @@
+import type { DescMethod } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import type { Registry as PromRegistry } from "prom-client";
+import type { EventType } from "../domain/event.js";
+import type { Health } from "../domain/instance.js";
+import type { Registry } from "../domain/registry.js";
+import type { RegistryStats } from "../domain/registry-types.js";
+import { musterVersion } from "../version.js";
+import { directorySize } from "./directory-size.js";
+
+/**
+ * What the registry tells Prometheus: its own state (instances by health,
+ * watchers, changes by kind, commits, write failures, the expiry hold), every
+ * RPC under the names go-grpc-prometheus uses (so existing gRPC dashboards
+ * and alerts work), and Node's process metrics.
+ */
+export interface RegistryMetrics {
+  /** The counts of a method's calls, to be told as each starts and ends. */
+  readonly callsOf: (method: DescMethod) => MethodCalls;
+  /** The text exposition format, read fresh. */
+  scrape(): Promise<string>;
+  readonly contentType: string;
+}
+
+/**
+ * A method's calls, counted in plain numbers: prom-client's own counters
+ * hash their labels at every increment, which cost a Heartbeat 10% of its
+ * rate. They are read into prom-client at each scrape.
+ */
+export class MethodCalls {
+  started = 0;
+  /** By gRPC status, 0 (OK) to 16. */
+  readonly ended: number[] = [];
+
+  constructor(readonly labels: Readonly<Record<"grpc_type" | "grpc_service" | "grpc_method", string>>) {}
+
+  start(): void {
+    this.started++;
+  }
+
+  /** The call ended with this status; call once per call. */
+  end(status: number): void {
+    this.ended[status] = (this.ended[status] ?? 0) + 1;
+  }
+}
+
+const grpcTypes: Record<DescMethod["methodKind"], string> = { unary: "unary", server_streaming: "server_stream", client_streaming: "client_stream", bidi_streaming: "bidi_stream" };
+const healths: readonly Health[] = ["healthy", "degraded", "unhealthy"];
+const eventTypes: readonly EventType[] = ["registered", "updated", "health-changed", "deregistered", "expired"];
+
+/** The gRPC name of a status, as go-grpc-prometheus labels it ("OK", "InvalidArgument", ...). */
+function statusName(status: number): string {
+  return status === 0 ? "OK" : (Code[status] ?? String(status));
+}
+
+/**
+ * Metrics for a registry, with prom-client loaded now rather than at
+ * start-up: serving without metrics costs nothing. `methods` are counted
+ * at zero from the start, so rates exist before the first call.
+ */
+export async function registryMetrics(registry: Registry, dataDir: string, methods: readonly DescMethod[]): Promise<RegistryMetrics> {
+  const prom = await import("prom-client");
+  const metrics: PromRegistry = new prom.Registry();
+  prom.collectDefaultMetrics({ register: metrics });
+  let stats: RegistryStats = registry.stats();
+  let dataDirBytes = 0;
+  const registers = [metrics];
+  const gauge = (name: string, help: string, read: () => number) => new prom.Gauge({ name, help, registers, collect: function () { this.set(read()); } });
+
+  new prom.Gauge({ name: "muster_build_info", help: "The muster version serving, as a label; always 1.", labelNames: ["version"], registers }).set({ version: musterVersion }, 1);
+  new prom.Gauge({
+    name: "muster_instances",
+    help: "Registered instances by health.",
+    labelNames: ["health"],
+    registers,
+    collect() {
+      for (const health of healths) this.set({ health }, stats.byHealth[health]);
+    },
+  });
+  gauge("muster_services", "Services with at least one instance.", () => stats.services);
+  gauge("muster_watchers", "Open Watch streams.", () => stats.watchers);
+  gauge("muster_revision", "The revision of the last applied change.", () => stats.revision);
+  gauge("muster_writes_failing", "1 while the data directory refuses writes (see `muster status` for the reason), else 0.", () => (stats.writeFailure === undefined ? 0 : 1));
+  gauge("muster_expiry_held", "1 while mass-expiry protection holds silent instances, else 0.", () => (stats.expiryHold.holding ? 1 : 0));
+  gauge("muster_silent_instances", "Instances whose heartbeats are overdue.", () => stats.expiryHold.silent);
+  gauge("muster_data_dir_bytes", "Bytes in the data directory.", () => dataDirBytes);
+  const total = (name: string, help: string, read: () => number) => new prom.Counter({ name, help, registers, collect: function () { this.reset(); this.inc(read()); } });
+  total("muster_store_commits_total", "Synced store commits since start.", () => stats.commits);
+  total("muster_store_committed_changes_total", "Changes carried by those commits (several registrations share one commit).", () => stats.committedChanges);
+  new prom.Counter({
+    name: "muster_events_total",
+    help: "Changes applied since start, by kind: registered, updated, health-changed, deregistered, expired.",
+    labelNames: ["type"],
+    registers,
+    collect() {
+      this.reset();
+      for (const type of eventTypes) this.inc({ type }, stats.events[type]);
+    },
+  });
+
+  const calls = new Map<DescMethod, MethodCalls>();
+  const callsOf = (method: DescMethod) => {
+    let counts = calls.get(method);
+    if (counts === undefined) calls.set(method, (counts = new MethodCalls({ grpc_type: grpcTypes[method.methodKind], grpc_service: method.parent.typeName, grpc_method: method.name })));
+    return counts;
+  };
+  for (const method of methods) callsOf(method);
+  const labelNames = ["grpc_type", "grpc_service", "grpc_method"] as const;
+  new prom.Counter({
+    name: "grpc_server_started_total",
+    help: "RPCs started, on every protocol (gRPC, gRPC-Web, Connect).",
+    labelNames,
+    registers,
+    collect() {
+      this.reset();
+      for (const { labels, started } of calls.values()) this.inc(labels, started);
+    },
+  });
+  new prom.Counter({
+    name: "grpc_server_handled_total",
+    help: "RPCs finished, by status code.",
+    labelNames: [...labelNames, "grpc_code"],
+    registers,
+    collect() {
+      this.reset();
+      for (const { labels, ended } of calls.values()) ended.forEach((count, status) => this.inc({ ...labels, grpc_code: statusName(status) }, count));
+    },
+  });
+
+  return {
+    contentType: metrics.contentType,
+    callsOf,
+    scrape: async () => {
+      stats = registry.stats();
+      dataDirBytes = await directorySize(dataDir);
+      return metrics.metrics();
+    },
+  };
+}
