@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { RegistryMetrics } from "./metrics.js";
+import { watchedMessages } from "./watched-messages.js";
 
 /**
  * Counts the calls Connect serves (Connect, gRPC-Web, gRPC with JSON or
@@ -12,37 +13,28 @@ export function countingInterceptor(callsOf: RegistryMetrics["callsOf"]): Interc
   return (next) => async (request) => {
     const calls = callsOf(request.method);
     calls.start();
-    let counted = false;
-    const ended = (status: number) => {
-      if (!counted) calls.end(status);
-      counted = true;
-    };
     let response: Awaited<ReturnType<typeof next>>;
     try {
       response = await next(request);
     } catch (error) {
-      ended(ConnectError.from(error).code);
+      calls.end(ConnectError.from(error).code);
       throw error;
     }
     if (!response.stream) {
-      ended(0);
+      calls.end(0);
       return response;
     }
-    const messages = response.message;
     return {
       ...response,
-      message: (async function* () {
-        try {
-          yield* messages;
-          // A stream whose client left or whose deadline passed ends quietly on the server's side.
-          ended(request.signal.aborted ? ConnectError.from(request.signal.reason, Code.Canceled).code : 0);
-        } catch (error) {
-          ended(ConnectError.from(error).code);
-          throw error;
-        } finally {
-          ended(Code.Canceled);
-        }
-      })(),
+      message: watchedMessages(response.message, {
+        // A stream whose client left or whose deadline passed ends quietly on the server's side.
+        done: () => calls.end(request.signal.aborted ? ConnectError.from(request.signal.reason, Code.Canceled).code : 0),
+        failed: (error) => {
+          calls.end(ConnectError.from(error).code);
+          return error;
+        },
+        left: () => calls.end(Code.Canceled),
+      }),
     };
   };
 }

@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { RegistryError, type RegistryErrorCode } from "../domain/registry-error.js";
+import { watchedMessages } from "./watched-messages.js";
 
 const codes: Record<RegistryErrorCode, Code> = {
   "invalid-argument": Code.InvalidArgument,
@@ -28,17 +29,7 @@ export function errorInterceptor(logger: Logger): Interceptor {
     try {
       const response = await next(request);
       if (!response.stream) return response;
-      const messages = response.message;
-      return {
-        ...response,
-        message: (async function* () {
-          try {
-            yield* messages;
-          } catch (error) {
-            throw toConnectError(error, logger, procedure);
-          }
-        })(),
-      };
+      return { ...response, message: watchedMessages(response.message, { failed: (error) => toConnectError(error, logger, procedure) }) };
     } catch (error) {
       throw toConnectError(error, logger, procedure);
     }
