@@ -93,6 +93,22 @@ describe("calls from web pages", () => {
     expect((await closed.client().discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["plain"]);
   });
 
+  it("lets every subdomain of a wildcard origin call, over its scheme and port only", async () => {
+    const server = await TestRegistry.start({ cors: { allowedOrigins: ["https://*.Example.com", "http://*.dev.example.com:5173"] } });
+    for (const origin of ["https://dash.example.com", "https://a.b.example.com", "http://ui.dev.example.com:5173"]) {
+      const answer = await preflight(server.url, origin);
+      expect([origin, answer.status, answer.headers.get("access-control-allow-origin")]).toEqual([origin, 204, origin]);
+    }
+    for (const origin of ["https://example.com", "http://dash.example.com", "https://dash.example.com:8443", "https://dash.example.com.evil.example", "https://evilexample.com", "http://ui.dev.example.com", "https://.example.com"]) {
+      expect([origin, (await preflight(server.url, origin)).status]).toEqual([origin, 403]);
+    }
+    const page = browserClient(server.url, "https://dash.example.com", "connect");
+    await page.client.register({ instance: instance("from-subdomain") });
+    expect(page.answers[0]?.get("access-control-allow-origin")).toBe("https://dash.example.com");
+    await expect(TestRegistry.start({ cors: { allowedOrigins: ["https://a.*.example.com"] } })).rejects.toThrow('CORS origin "https://a.*.example.com" must be');
+    await expect(TestRegistry.start({ cors: { allowedOrigins: ["*.example.com"] } })).rejects.toThrow("must be");
+  });
+
   it("refuses an origin that is not one, before it opens the data directory", async () => {
     await expect(TestRegistry.start({ cors: { allowedOrigins: ["localhost:5173"] } })).rejects.toThrow('CORS origin "localhost:5173" must be "*" or a scheme, host and optional port');
     await expect(TestRegistry.start({ cors: { allowedOrigins: ["https://dash.example.com/app"] } })).rejects.toThrow("must be");
@@ -117,6 +133,6 @@ describe("calls from web pages", () => {
 
     const refused = await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", join(folder, "data"), "--cors-origin", "http://localhost:5173/"]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr.trim()).toBe('muster: CORS origin "http://localhost:5173/" must be "*" or a scheme, host and optional port, such as https://dash.example.com or http://localhost:5173 (--cors-origin, MUSTER_CORS_ORIGINS)');
+    expect(refused.stderr.trim()).toBe('muster: CORS origin "http://localhost:5173/" must be "*" or a scheme, host and optional port, such as https://dash.example.com, http://localhost:5173 or https://*.example.com (--cors-origin, MUSTER_CORS_ORIGINS)');
   });
 });

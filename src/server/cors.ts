@@ -12,8 +12,10 @@ import type { DualHandler } from "./dual-protocol-server.js";
 export interface CorsPolicy {
   /**
    * Origins such as `https://dash.example.com` or `http://localhost:5173`,
-   * or `*` for any page. Default none: the registry takes writes, so which
-   * pages may call it is the operator's choice.
+   * `https://*.example.com` for every subdomain of example.com (at any depth,
+   * over that scheme and port, not example.com itself), or `*` for any page.
+   * Default none: the registry takes writes, so which pages may call it is
+   * the operator's choice.
    */
   readonly allowedOrigins: readonly string[];
 }
@@ -22,22 +24,37 @@ const exposedHeaders = cors.exposedHeaders.join(", ");
 /** Browsers cache a preflight for at most 2 hours (Chromium) or 1 day (Firefox). */
 const preflightMaxAgeSeconds = 7200;
 
+/** A subdomain wildcard's `*.`, checked as an ordinary first label. */
+const wildcardLabel = /^(https?:\/\/)\*\./i;
+const standInLabel = "wildcard-label.";
+
 /**
  * An origin as browsers send it in the Origin header (`new URL().origin`):
- * scheme, host and a port other than the default. Throws a sentence for
- * anything else, such as a path, which an Origin never has.
+ * scheme, host and a port other than the default; or such an origin whose
+ * host starts with `*.`. Throws a sentence for anything else, such as a
+ * path, which an Origin never has.
  */
 export function normalizeOrigin(origin: string): string {
   if (origin === "*") return origin;
+  const wildcard = wildcardLabel.test(origin);
+  const checked = wildcard ? origin.replace(wildcardLabel, `$1${standInLabel}`) : origin;
   let url: URL | undefined;
   try {
-    url = new URL(origin);
+    url = new URL(checked);
   } catch {
     url = undefined;
   }
-  const bare = url !== undefined && (url.protocol === "http:" || url.protocol === "https:") && url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && !origin.endsWith("/");
-  if (url === undefined || !bare) throw new TypeError(`CORS origin "${origin}" must be "*" or a scheme, host and optional port, such as https://dash.example.com or http://localhost:5173`);
-  return url.origin;
+  const bare = url !== undefined && (url.protocol === "http:" || url.protocol === "https:") && url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && !checked.endsWith("/") && !url.hostname.includes("*");
+  if (url === undefined || !bare) throw new TypeError(`CORS origin "${origin}" must be "*" or a scheme, host and optional port, such as https://dash.example.com, http://localhost:5173 or https://*.example.com`);
+  return wildcard ? url.origin.replace(`//${standInLabel}`, "//*.") : url.origin;
+}
+
+/** Whether a browser's Origin is a subdomain of a normalized `https://*.example.com[:port]`. */
+function matchesWildcard(origin: string, pattern: string): boolean {
+  const [scheme, suffix] = pattern.split("//*") as [string, string];
+  if (!origin.startsWith(`${scheme}//`) || !origin.endsWith(suffix)) return false;
+  const subdomain = origin.slice(scheme.length + 2, origin.length - suffix.length);
+  return /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(subdomain);
 }
 
 /**
@@ -51,10 +68,11 @@ export function normalizeOrigin(origin: string): string {
 export function corsLayer(policy: CorsPolicy): (handler: DualHandler) => DualHandler {
   const origins = new Set(policy.allowedOrigins.map(normalizeOrigin));
   const anyOrigin = origins.has("*");
+  const wildcards = [...origins].filter((origin) => origin.includes("//*."));
   return (handler) => (request, response) => {
     const origin = request.headers.origin;
     if (origin === undefined) return handler(request, response);
-    const allowed = anyOrigin || origins.has(origin);
+    const allowed = anyOrigin || origins.has(origin) || wildcards.some((pattern) => matchesWildcard(origin, pattern));
     if (request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
       answerPreflight(request, response, origin, allowed, anyOrigin);
       return;

@@ -34,7 +34,7 @@ export function serveCommand(): Command {
     .option("--addr <host:port>", "where to listen (MUSTER_ADDR; default 127.0.0.1:6878)")
     .option("--data-dir <dir>", "the LevelDB directory (MUSTER_DATA_DIR; default ./muster-data)")
     .option("--log-level <level>", `one of ${logLevels.join(", ")} (MUSTER_LOG_LEVEL; default info)`)
-    .option("--cors-origin <origins>", 'web pages that may call the registry from a browser: comma-separated origins such as https://dash.example.com, or "*" (MUSTER_CORS_ORIGINS; default none)')
+    .option("--cors-origin <origins>", 'web pages that may call the registry from a browser: comma-separated origins such as https://dash.example.com or https://*.example.com, or "*" (MUSTER_CORS_ORIGINS; default none)')
     .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain after it) (MUSTER_TLS_CERT; default cleartext)")
     .option("--tls-key <file>", "the certificate's PEM private key (MUSTER_TLS_KEY)")
     .option("--access-tokens <file>", 'require a bearer token: a file of lines "write <token>" or "read <token>" (MUSTER_ACCESS_TOKENS_FILE; default none, anyone may call)')
