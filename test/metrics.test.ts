@@ -88,6 +88,7 @@ describe("GET /metrics", () => {
       'muster_events_total{type="deregistered"}': 1,
       'muster_events_total{type="expired"}': 0,
       "muster_store_committed_changes_total": 3,
+      "muster_store_commit_seconds_count": 3,
       "muster_writes_failing": 0,
     };
     expect(Object.fromEntries(Object.keys(expected).map((name) => [name, values.get(name)]))).toEqual(expected);

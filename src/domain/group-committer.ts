@@ -17,6 +17,7 @@ export interface CommitHooks {
   readonly failed: (tx: Transaction) => void;
   readonly onBackgroundError: ((error: unknown) => void) | undefined;
   readonly onWriteFailureChange: ((failure: WriteFailure | undefined, ended: WriteFailure | undefined) => void) | undefined;
+  readonly onCommitted: ((durationMs: number, changes: number) => void) | undefined;
 }
 
 interface Pending {
@@ -145,6 +146,7 @@ export class GroupCommitter {
   private async write(tx: Transaction): Promise<RegistryError | undefined> {
     if (tx.events.length === 0) return undefined;
     this.inFlight = tx.touchedKeys();
+    const startedAt = performance.now();
     try {
       await this.store.commit(tx.toCommit(this.historyLimit, this.restore()));
     } catch (error) {
@@ -162,6 +164,7 @@ export class GroupCommitter {
     }
     this.commits++;
     this.writes += tx.events.length;
+    this.hooks.onCommitted?.(performance.now() - startedAt, tx.events.length);
     this.hooks.applied(tx);
     return undefined;
   }

@@ -34,6 +34,8 @@ export interface RegistryOptions {
    * ended), not at every failed commit: a full disk must not fill the log too.
    */
   readonly onWriteFailureChange?: (failure: WriteFailure | undefined, ended: WriteFailure | undefined) => void;
+  /** Told of every synced commit: how long the store took to make it durable, and the changes it carried. */
+  readonly onCommitted?: (durationMs: number, changes: number) => void;
   /** Default: up to 256 Discover answers, 20,000 instances in all, are reused while exact. */
   readonly answerCache?: AnswerCacheLimits;
 }

@@ -68,6 +68,7 @@ export class Registry {
       failed: (tx) => this.retryLater(tx),
       onBackgroundError: options.onBackgroundError,
       onWriteFailureChange: options.onWriteFailureChange,
+      onCommitted: options.onCommitted,
     });
   }
 

@@ -3,7 +3,6 @@ import { Code } from "@connectrpc/connect";
 import type { Registry as PromRegistry } from "prom-client";
 import type { EventType } from "../domain/event.js";
 import type { Health } from "../domain/instance.js";
-import type { Registry } from "../domain/registry.js";
 import type { RegistryStats } from "../domain/registry-types.js";
 import { musterVersion } from "../version.js";
 import { directorySize } from "./directory-size.js";
@@ -17,6 +16,8 @@ import { directorySize } from "./directory-size.js";
 export interface RegistryMetrics {
   /** The counts of a method's calls, to be told as each starts and ends. */
   readonly callsOf: (method: DescMethod) => MethodCalls;
+  /** Told of each synced commit, for the store's latency. */
+  readonly commitObserved: (durationMs: number) => void;
   /** The text exposition format, read fresh. */
   scrape(): Promise<string>;
   readonly contentType: string;
@@ -44,6 +45,9 @@ export class MethodCalls {
   }
 }
 
+/** A synced LevelDB batch takes a fraction of a millisecond on a good disk, and seconds on a failing one. */
+const commitBuckets = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 const grpcTypes: Record<DescMethod["methodKind"], string> = { unary: "unary", server_streaming: "server_stream", client_streaming: "client_stream", bidi_streaming: "bidi_stream" };
 const healths: readonly Health[] = ["healthy", "degraded", "unhealthy"];
 const eventTypes: readonly EventType[] = ["registered", "updated", "health-changed", "deregistered", "expired"];
@@ -58,11 +62,12 @@ function statusName(status: number): string {
  * start-up: serving without metrics costs nothing. `methods` are counted
  * at zero from the start, so rates exist before the first call.
  */
-export async function registryMetrics(registry: Registry, dataDir: string, methods: readonly DescMethod[]): Promise<RegistryMetrics> {
+export async function registryMetrics(readStats: () => RegistryStats, dataDir: string, methods: readonly DescMethod[]): Promise<RegistryMetrics> {
   const prom = await import("prom-client");
   const metrics: PromRegistry = new prom.Registry();
   prom.collectDefaultMetrics({ register: metrics });
-  let stats: RegistryStats = registry.stats();
+  // Read once per scrape, by every collector of it.
+  let stats: RegistryStats;
   let dataDirBytes = 0;
   const registers = [metrics];
   const gauge = (name: string, help: string, read: () => number) => new prom.Gauge({ name, help, registers, collect: function () { this.set(read()); } });
@@ -127,11 +132,14 @@ export async function registryMetrics(registry: Registry, dataDir: string, metho
     },
   });
 
+  const commits = new prom.Histogram({ name: "muster_store_commit_seconds", help: "How long a synced commit (one group of changes) took to become durable: the disk's share of every write.", buckets: commitBuckets, registers });
+
   return {
     contentType: metrics.contentType,
     callsOf,
+    commitObserved: (durationMs) => commits.observe(durationMs / 1000),
     scrape: async () => {
-      stats = registry.stats();
+      stats = readStats();
       dataDirBytes = await directorySize(dataDir);
       return metrics.metrics();
     },

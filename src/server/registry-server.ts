@@ -87,6 +87,9 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const host = options.host ?? "127.0.0.1";
   const withCors = corsLayer(options.cors ?? { allowedOrigins: [] });
   if (options.tls !== undefined) checkTlsCredentials(options.tls);
+  const services = [RegistryService, Health, ServerReflection, ServerReflectionV1alpha];
+  // Made first, to be told of commits from the first; read only once serving.
+  const metrics = options.metrics === true ? await registryMetrics(() => registry.stats(), options.dataDir, services.flatMap((service) => service.methods)) : undefined;
   const store = await LevelStore.open(options.dataDir);
   let registry: Registry;
   try {
@@ -101,6 +104,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
         else if (released) logger.warn({ silent, instances }, "mass expiry hold released by an operator: silent instances will expire");
         else logger.info({ silent, instances }, "mass expiry hold lifted: heartbeats returned");
       },
+      onCommitted: metrics?.commitObserved,
       ...options.registry,
     });
   } catch (error) {
@@ -112,8 +116,6 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() });
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
-  const services = [RegistryService, Health, ServerReflection, ServerReflectionV1alpha];
-  const metrics = options.metrics === true ? await registryMetrics(registry, options.dataDir, services.flatMap((service) => service.methods)) : undefined;
   const withMetrics = metrics === undefined ? (handler: DualHandler) => handler : metricsLayer(metrics, access);
   const server = new DualProtocolServer(
     withMetrics(withCors(
