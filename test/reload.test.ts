@@ -99,7 +99,7 @@ describe("RunningRegistry.reload", () => {
     const server = await TestRegistry.start({ tls: { cert, key } });
     const before = await handshake(server.url);
     expect(() => server.reload({ tls: { cert: nextCert, key } })).toThrow(ListenError);
-    expect(() => server.reload({ accessTokens: parseAccessTokens(`write ${newToken}`) })).toThrow("reload replaces only the access tokens and TLS certificate the registry was started with");
+    expect(() => server.reload({ accessTokens: parseAccessTokens(`write ${newToken}`) })).toThrow("reload replaces only the access tokens, TLS certificate and client CA the registry was started with");
     expect((await handshake(server.url)).fingerprint).toBe(before.fingerprint);
     expect((await createRegistryClient({ baseUrl: server.url, ca }).discover({ service: "api" })).instances).toEqual([]);
   });

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Code, ConnectError } from "@connectrpc/connect";
 
 /**
@@ -32,6 +33,15 @@ export function describeFileError(error: unknown): string {
   return fileProblems[code] ?? code;
 }
 
+/** A file a setting names, or a one-line CliError saying which setting and why it cannot be read. */
+export function readSettingFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new CliError(`cannot read the ${what} ${path}: ${describeFileError(error)}`);
+  }
+}
+
 const unreachableCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ECONNRESET", "EAI_AGAIN", "ETIMEDOUT"]);
 
 /** Turns a failed call to the registry into a sentence that says what to do. */
@@ -51,6 +61,9 @@ export function explainCallError(error: unknown, registryUrl: string): CliError 
   }
   if (connectError.code === Code.DeadlineExceeded) {
     return new CliError(`the registry at ${registryUrl} did not answer in time; is it overloaded, or is --registry pointing elsewhere?`);
+  }
+  if (connectError.code === Code.Unauthenticated && connectError.rawMessage.includes("client certificate")) {
+    return new CliError(`the registry at ${registryUrl} refused the call: ${connectError.rawMessage.replace(/: this registry takes .*$/, "")}; set MUSTER_TLS_CLIENT_CERT and MUSTER_TLS_CLIENT_KEY to a certificate its client CA signed and its key`);
   }
   if (connectError.code === Code.Unauthenticated) {
     return new CliError(`the registry at ${registryUrl} refused the call: ${connectError.rawMessage.replace(/: send the header .*$/, "")}; set MUSTER_TOKEN to a token from its token file`);

@@ -1,7 +1,7 @@
 import { Command, Option } from "commander";
 import { createRegistryClient, defaultRegistryUrl, type RegistryClient } from "../client/registry-client.js";
 import type { WatchFilter } from "../client/watcher.js";
-import { explainCallError } from "./cli-error.js";
+import { CliError, explainCallError, readSettingFile } from "./cli-error.js";
 import { collect, oneOf } from "./parse-flags.js";
 
 /** How long a one-shot command waits for the registry. */
@@ -10,6 +10,8 @@ const callTimeoutMs = 5_000;
 export interface RegistryFlags {
   readonly registry: string;
   readonly token?: string;
+  readonly tlsClientCert?: string;
+  readonly tlsClientKey?: string;
 }
 
 /** A client command: takes --registry (MUSTER_REGISTRY), default the local registry. */
@@ -18,20 +20,27 @@ export function clientCommand(name: string, description: string, examples: reado
     .description(description)
     .addOption(new Option("--registry <url>", "the registry to talk to").env("MUSTER_REGISTRY").default(defaultRegistryUrl))
     .addOption(new Option("--token <token>", "for a registry that requires one (prefer MUSTER_TOKEN: a flag shows in ps)").env("MUSTER_TOKEN"))
+    .addOption(new Option("--tls-client-cert <file>", "for a registry that requires client certificates: this client's PEM certificate").env("MUSTER_TLS_CLIENT_CERT"))
+    .addOption(new Option("--tls-client-key <file>", "the client certificate's PEM key").env("MUSTER_TLS_CLIENT_KEY"))
     .addHelpText("after", `\nExamples:\n${examples.map((example) => `  $ ${example}`).join("\n")}\n`);
 }
 
 /** Runs one call against the registry with a deadline; failures become one-line CliErrors. */
 export async function callRegistry<T>(flags: RegistryFlags, call: (client: RegistryClient, options: { timeoutMs: number }) => Promise<T>): Promise<T> {
+  const client = registryClient(flags);
   try {
-    return await call(registryClient(flags), { timeoutMs: callTimeoutMs });
+    return await call(client, { timeoutMs: callTimeoutMs });
   } catch (error) {
     throw explainCallError(error, flags.registry);
   }
 }
 
 export function registryClient(flags: RegistryFlags): RegistryClient {
-  return createRegistryClient({ baseUrl: flags.registry, protocol: "grpc", token: flags.token });
+  if ((flags.tlsClientCert === undefined) !== (flags.tlsClientKey === undefined)) {
+    throw new CliError("a client certificate needs its key: --tls-client-cert (MUSTER_TLS_CLIENT_CERT) and --tls-client-key (MUSTER_TLS_CLIENT_KEY) go together");
+  }
+  const identity = flags.tlsClientCert === undefined || flags.tlsClientKey === undefined ? {} : { cert: readSettingFile(flags.tlsClientCert, "client certificate (--tls-client-cert, MUSTER_TLS_CLIENT_CERT)"), key: readSettingFile(flags.tlsClientKey, "client key (--tls-client-key, MUSTER_TLS_CLIENT_KEY)") };
+  return createRegistryClient({ baseUrl: flags.registry, protocol: "grpc", token: flags.token, ...identity });
 }
 
 export interface FilterFlags {

@@ -22,7 +22,7 @@ export interface ServeConfig {
   /** Web pages (origins, or "*") that may call the registry from a browser; none by default. */
   readonly corsOrigins: readonly string[];
   /** PEM files of the certificate and key to serve TLS with; cleartext when absent. */
-  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly tls: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile: string | undefined } | undefined;
   /** How clients that vanished without closing their connections are found. */
   readonly peerCheck: PeerCheckPolicy;
   /** The file of bearer tokens callers must present; anyone may call when absent. */
@@ -47,6 +47,7 @@ export interface ServeSettings {
   corsOrigins?: string | undefined;
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  tlsClientCa?: string | undefined;
   peerCheckSeconds?: string | undefined;
   peerTimeoutSeconds?: string | undefined;
   firstBytesSeconds?: string | undefined;
@@ -55,7 +56,7 @@ export interface ServeSettings {
   metrics?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "", metrics: "off" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "", metrics: "off" };
 const settingNames = Object.keys(defaults);
 const switches: Record<string, boolean | undefined> = { on: true, true: true, "1": true, off: false, false: false, "0": false };
 
@@ -72,6 +73,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     corsOrigins: env.MUSTER_CORS_ORIGINS,
     tlsCert: env.MUSTER_TLS_CERT,
     tlsKey: env.MUSTER_TLS_KEY,
+    tlsClientCa: env.MUSTER_TLS_CLIENT_CA,
     peerCheckSeconds: env.MUSTER_PEER_CHECK_SECONDS,
     peerTimeoutSeconds: env.MUSTER_PEER_TIMEOUT_SECONDS,
     firstBytesSeconds: env.MUSTER_FIRST_BYTES_SECONDS,
@@ -82,7 +84,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
 
 /**
  * Reads a JSON config file such as {"addr": "0.0.0.0:6878", "dataDir":
- * "/var/lib/muster"}. Relative paths (dataDir, tlsCert, tlsKey, accessTokensFile) are taken
+ * "/var/lib/muster"}. Relative paths (dataDir, tlsCert, tlsKey, tlsClientCa, accessTokensFile) are taken
  * from the file's folder.
  */
 export function settingsFromFile(path: string): ServeSettings {
@@ -106,7 +108,7 @@ export function settingsFromFile(path: string): ServeSettings {
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean" && !list) throw new CliError(`config file ${path}: "${key}" must be a string, a number, true or false, or a list of strings`);
     settings[key] = list ? value.join(",") : String(value);
   }
-  for (const file of ["dataDir", "tlsCert", "tlsKey", "accessTokensFile"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
+  for (const file of ["dataDir", "tlsCert", "tlsKey", "tlsClientCa", "accessTokensFile"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
   return settings;
 }
 
@@ -150,7 +152,11 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   if ((certFile === "") !== (keyFile === "")) {
     throw new CliError(`TLS needs both a certificate and its key: --tls-cert (MUSTER_TLS_CERT) and --tls-key (MUSTER_TLS_KEY) go together`);
   }
-  const tls = certFile === "" ? undefined : { certFile: resolve(certFile), keyFile: resolve(keyFile) };
+  const clientCaFile = pick("tlsClientCa");
+  if (clientCaFile !== "" && certFile === "") {
+    throw new CliError(`client certificates (--tls-client-ca, MUSTER_TLS_CLIENT_CA) need TLS: give --tls-cert and --tls-key too`);
+  }
+  const tls = certFile === "" ? undefined : { certFile: resolve(certFile), keyFile: resolve(keyFile), clientCaFile: clientCaFile === "" ? undefined : resolve(clientCaFile) };
   const seconds = (key: "peerCheckSeconds" | "peerTimeoutSeconds" | "firstBytesSeconds", what: string, zero?: string) => {
     const value = Number(pick(key));
     if (!(value > 0 || (zero !== undefined && value === 0)) || value > 86_400) {

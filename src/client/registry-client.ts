@@ -35,6 +35,10 @@ export interface RegistryClientOptions {
    * NODE_EXTRA_CA_CERTS when the process started.
    */
   readonly ca?: string | Buffer;
+  /** For a registry that requires client certificates (mutual TLS): this client's certificate, PEM, signed by the registry's client CA. Default none. */
+  readonly cert?: string | Buffer;
+  /** The private key of `cert`, PEM. */
+  readonly key?: string | Buffer;
   /** For a registry that requires one: the bearer token sent with every call. Default none. */
   readonly token?: string;
 }
@@ -51,7 +55,8 @@ export const defaultRegistryUrl = "http://127.0.0.1:6878";
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
   const { baseUrl } = options;
   const interceptors = options.token === undefined ? (options.interceptors ?? []) : [bearer(options.token), ...(options.interceptors ?? [])];
-  const tls = options.ca === undefined ? {} : { ca: options.ca };
+  const { ca, cert, key } = options;
+  const tls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
   const sessionManager = new CheckedHttp2Session(baseUrl, { intervalMs: options.pingIntervalMs ?? 10_000, timeoutMs: options.pingTimeoutMs ?? 5_000 }, tls);
   const http = options.httpVersion === "1.1" ? { httpVersion: "1.1" as const, nodeOptions: tls } : { httpVersion: "2" as const, sessionManager };
   switch (options.protocol ?? "grpc") {

@@ -1,5 +1,6 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
-import { refusal, type AccessTokens } from "./access-tokens.js";
+import { isGuarded, refusal, type AccessTokens } from "./access-tokens.js";
+import { certificateRefusal, peerSocketKey, type PeerSocket } from "./client-certificates.js";
 
 /** A stream let through by its token, and how to end it. */
 interface HeldStream {
@@ -9,20 +10,26 @@ interface HeldStream {
 }
 
 /**
- * The registry's tokens of the moment, and the streams they let through.
- * A call's token is checked when the call starts, but a Watch lasts for
- * hours: when the tokens are replaced (a reload after a token leaked, say),
- * every open stream the new tokens would refuse is ended with that refusal,
- * so withdrawing a token withdraws what it was reading too.
+ * Who may call: a client certificate the registry's client CA signed, a
+ * token of the right role, or both, as the registry was started. A call is
+ * checked when it starts, but a Watch lasts for hours: when the tokens are
+ * replaced (a reload after a token leaked, say), every open stream the new
+ * tokens would refuse is ended with that refusal, so withdrawing a token
+ * withdraws what it was reading too.
  */
 export class AccessGuard {
   private readonly held = new Set<HeldStream>();
 
-  constructor(private tokens: AccessTokens) {}
+  constructor(
+    private tokens: AccessTokens | undefined,
+    /** Whether guarded calls need a client certificate (mutual TLS). */
+    readonly clientCertificates: boolean,
+  ) {}
 
-  /** Why a call may not start now, or undefined when it may (see `refusal`). */
-  refusal(procedure: string, authorization: string | null | undefined): ConnectError | undefined {
-    return refusal(this.tokens, procedure, authorization);
+  /** Why a call may not start now, or undefined when it may (see `refusal` and `certificateRefusal`). */
+  refusal(procedure: string, authorization: string | null | undefined, peer?: PeerSocket): ConnectError | undefined {
+    if (!isGuarded(procedure)) return undefined;
+    return (this.clientCertificates ? certificateRefusal(peer) : undefined) ?? (this.tokens === undefined ? undefined : refusal(this.tokens, procedure, authorization));
   }
 
   /**
@@ -41,6 +48,7 @@ export class AccessGuard {
     this.tokens = tokens;
     let ended = 0;
     for (const stream of this.held) {
+      // Its certificate was checked when it started, and a connection's certificate does not change.
       const refused = refusal(tokens, stream.procedure, stream.authorization);
       if (refused === undefined) continue;
       this.held.delete(stream);
@@ -56,7 +64,7 @@ export function accessInterceptor(guard: AccessGuard): Interceptor {
   return (next) => async (request) => {
     const procedure = `/${request.service.typeName}/${request.method.name}`;
     const authorization = request.header.get("authorization");
-    const refused = guard.refusal(procedure, authorization);
+    const refused = guard.refusal(procedure, authorization, request.contextValues.get(peerSocketKey));
     if (refused !== undefined) throw refused;
     const response = await next(request);
     if (!response.stream) return response;

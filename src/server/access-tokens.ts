@@ -45,16 +45,26 @@ export function parseAccessTokens(text: string): AccessTokens {
   return { roles };
 }
 
+const guardedPrefix = `/${RegistryService.typeName}/`;
+
+/**
+ * Whether a call to `procedure` ("/muster.v1.RegistryService/Register") is
+ * guarded. Only the registry's own service is: health checks come from load
+ * balancers and orchestrators that send no token and hold no certificate,
+ * and reflection serves only the schema.
+ */
+export function isGuarded(procedure: string): boolean {
+  return procedure.startsWith(guardedPrefix);
+}
+
 /**
  * Why a call to `procedure` ("/muster.v1.RegistryService/Register") with
- * this Authorization header may not go ahead, or undefined when it may.
- * Only the registry's own service is guarded: health checks come from load
- * balancers and orchestrators that send no token, and reflection serves
- * only the schema.
+ * this Authorization header may not go ahead, or undefined when it may
+ * (every call outside `isGuarded` may).
  */
 export function refusal(tokens: AccessTokens, procedure: string, authorization: string | null | undefined): ConnectError | undefined {
-  const [, service, method = ""] = procedure.split("/");
-  if (service !== RegistryService.typeName) return undefined;
+  if (!isGuarded(procedure)) return undefined;
+  const method = procedure.slice(guardedPrefix.length);
   // The scheme's name is case-insensitive (RFC 9110).
   const token = /^bearer +(\S+) *$/i.exec(authorization ?? "")?.[1];
   const role = token === undefined ? undefined : tokens.roles.get(digest(token));

@@ -4,6 +4,7 @@ import net from "node:net";
 import type { Socket } from "node:net";
 import tls from "node:tls";
 import type { StreamHandler } from "./grpc-fast-path.js";
+import type { TlsCredentials } from "./tls-credentials.js";
 import { checkPeer, defaultPeerCheck, type PeerCheckPolicy } from "./peer-check.js";
 
 /** Handles requests from either HTTP version; connect-node's adapter is one. */
@@ -40,7 +41,7 @@ export class DualProtocolServer {
     handler: DualHandler,
     fastPath: StreamHandler = () => false,
     private readonly peerCheck: PeerCheckPolicy = defaultPeerCheck,
-    credentials?: Pick<tls.SecureContextOptions, "cert" | "key">,
+    credentials?: TlsCredentials,
   ) {
     this.h1 = http.createServer(handler);
     this.h1.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
@@ -68,15 +69,16 @@ export class DualProtocolServer {
       credentials === undefined
         ? net.createServer({ noDelay: true }, (socket) => this.route(socket))
         : tls
-            .createServer({ noDelay: true, ...credentials, ALPNProtocols: ["h2", "http/1.1"], handshakeTimeout: peerCheck.firstBytesMs }, (socket) => this.routeSecure(socket))
+            // A client certificate is asked for but not required at the handshake: the calls that need one are refused with a sentence (see certificateRefusal).
+            .createServer({ noDelay: true, ...secureContextOf(credentials), requestCert: credentials.clientCa !== undefined, rejectUnauthorized: false, ALPNProtocols: ["h2", "http/1.1"], handshakeTimeout: peerCheck.firstBytesMs }, (socket) => this.routeSecure(socket))
             // A client that fails its handshake (plain HTTP, an untrusted certificate) is its own problem; its socket is already destroyed.
             .on("tlsClientError", () => undefined);
   }
 
   /** A new certificate and key for the TLS connections that come from now on; open ones keep theirs. */
-  useCredentials(credentials: Pick<tls.SecureContextOptions, "cert" | "key">): void {
+  useCredentials(credentials: TlsCredentials): void {
     if (!(this.tcp instanceof tls.Server)) throw new TypeError("the server was not started with TLS");
-    this.tcp.setSecureContext(credentials);
+    this.tcp.setSecureContext(secureContextOf(credentials));
   }
 
   /** Listens on host:port (port 0 picks a free one) and returns the bound port. */
@@ -150,4 +152,8 @@ export class DualProtocolServer {
     };
     socket.on("data", onData);
   }
+}
+
+function secureContextOf({ cert, key, clientCa }: TlsCredentials): tls.SecureContextOptions {
+  return clientCa === undefined ? { cert, key } : { cert, key, ca: clientCa };
 }

@@ -3,6 +3,7 @@ import { fromBinary, type DescMessage, type DescMethod, type DescService, type M
 import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { AccessGuard } from "./access-guard.js";
+import type { PeerSocket } from "./client-certificates.js";
 import { toConnectError } from "./error-interceptor.js";
 import { GrpcStreamCall } from "./grpc-stream-call.js";
 import type { MethodCalls, RegistryMetrics } from "./metrics.js";
@@ -61,7 +62,7 @@ export function grpcFastPath(
     stream.on("error", () => undefined);
     route.calls?.start();
     const call = new GrpcStreamCall(stream, contentType, route.calls);
-    const refused = options.access?.refusal(headers[":path"] ?? "", headers.authorization);
+    const refused = options.access?.refusal(headers[":path"] ?? "", headers.authorization, options.access.clientCertificates ? (stream.session?.socket as PeerSocket | undefined) : undefined);
     if (refused !== undefined) {
       call.fail(refused);
       // The request is not read, but drained, so the stream can end and close.

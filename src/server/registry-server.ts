@@ -1,3 +1,4 @@
+import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { pino, type Logger } from "pino";
 import { Registry, type RegistryOptions } from "../domain/registry.js";
@@ -8,6 +9,7 @@ import { file_grpc_reflection_v1alpha_reflection, ServerReflection as ServerRefl
 import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/registry_pb.js";
 import { AccessGuard, accessInterceptor } from "./access-guard.js";
 import type { AccessTokens } from "./access-tokens.js";
+import { peerSocketKey, type PeerSocket } from "./client-certificates.js";
 import { corsLayer, type CorsPolicy } from "./cors.js";
 import { countingInterceptor } from "./counting-interceptor.js";
 import { DualProtocolServer, type DualHandler } from "./dual-protocol-server.js";
@@ -112,7 +114,8 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     throw error;
   }
   const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
-  const access = options.accessTokens === undefined ? undefined : new AccessGuard(options.accessTokens);
+  const clientCertificates = options.tls?.clientCa !== undefined;
+  const access = options.accessTokens === undefined && !clientCertificates ? undefined : new AccessGuard(options.accessTokens, clientCertificates);
   const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() });
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
@@ -128,6 +131,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
             .service(ServerReflectionV1alpha, reflection.v1alpha),
         interceptors: [...(metrics === undefined ? [] : [countingInterceptor(metrics.callsOf)]), errorInterceptor(logger), ...(access === undefined ? [] : [accessInterceptor(access)])],
         readMaxBytes,
+        contextValues: clientCertificates ? (request) => createContextValues().set(peerSocketKey, request.socket as PeerSocket) : undefined,
         // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
         jsonOptions: { ignoreUnknownFields: false },
       }),
@@ -164,8 +168,8 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     logger.info("muster stopped");
   };
   const reload = (update: { readonly accessTokens?: AccessTokens; readonly tls?: TlsCredentials }) => {
-    if ((update.accessTokens !== undefined && access === undefined) || (update.tls !== undefined && options.tls === undefined)) {
-      throw new TypeError("reload replaces only the access tokens and TLS certificate the registry was started with");
+    if ((update.accessTokens !== undefined && options.accessTokens === undefined) || (update.tls !== undefined && options.tls === undefined) || (update.tls !== undefined && (update.tls.clientCa !== undefined) !== clientCertificates)) {
+      throw new TypeError("reload replaces only the access tokens, TLS certificate and client CA the registry was started with");
     }
     if (update.tls !== undefined) {
       checkTlsCredentials(update.tls);

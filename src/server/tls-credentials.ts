@@ -1,10 +1,13 @@
+import { X509Certificate } from "node:crypto";
 import { createSecureContext } from "node:tls";
 import { ListenError } from "./listen-error.js";
 
-/** A certificate (its chain may follow it) and its private key, PEM. */
+/** A certificate (its chain may follow it) and its private key, PEM; and, for mutual TLS, the CA that signs clients' certificates. */
 export interface TlsCredentials {
   readonly cert: string | Buffer;
   readonly key: string | Buffer;
+  /** Ask every client for a certificate, and let only those this CA signed call RegistryService. Default: none asked. */
+  readonly clientCa?: string | Buffer;
 }
 
 /**
@@ -20,5 +23,11 @@ export function checkTlsCredentials(credentials: TlsCredentials): void {
     const reason = (error as Error).message;
     const why = /key values mismatch/.test(reason) ? "the private key is not the certificate's; give the key the certificate was issued for" : `the certificate or the key is not usable PEM (${reason})`;
     throw new ListenError("tls-credentials", `cannot serve TLS: ${why}`);
+  }
+  if (credentials.clientCa === undefined) return;
+  try {
+    new X509Certificate(credentials.clientCa);
+  } catch (error) {
+    throw new ListenError("tls-credentials", `cannot serve TLS: the client CA is not a PEM certificate (${(error as Error).message})`);
   }
 }

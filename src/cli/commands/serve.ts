@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import v8 from "node:v8";
 import { Command } from "commander";
 import { pino, type Logger } from "pino";
@@ -6,7 +5,7 @@ import { defaultExpiryGuardPolicy } from "../../domain/expiry-guard.js";
 import { parseAccessTokens, type AccessTokens } from "../../server/access-tokens.js";
 import { ListenError, startRegistryServer, type RunningRegistry, type TlsCredentials } from "../../server/registry-server.js";
 import { StoreError } from "../../store/store-error.js";
-import { CliError, describeFileError } from "../cli-error.js";
+import { CliError, readSettingFile } from "../cli-error.js";
 import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
 import { capYoungGeneration } from "../young-generation-cap.js";
 import { followingLoadPays, followLoadWithMemory } from "../memory-follows-load.js";
@@ -22,6 +21,7 @@ interface ServeFlags {
   corsOrigin?: string;
   tlsCert?: string;
   tlsKey?: string;
+  tlsClientCa?: string;
   accessTokens?: string;
   metrics?: boolean;
   config?: string;
@@ -37,6 +37,7 @@ export function serveCommand(): Command {
     .option("--cors-origin <origins>", 'web pages that may call the registry from a browser: comma-separated origins such as https://dash.example.com or https://*.example.com, or "*" (MUSTER_CORS_ORIGINS; default none)')
     .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain after it) (MUSTER_TLS_CERT; default cleartext)")
     .option("--tls-key <file>", "the certificate's PEM private key (MUSTER_TLS_KEY)")
+    .option("--tls-client-ca <file>", "mutual TLS: only clients with a certificate this PEM CA signed may call (MUSTER_TLS_CLIENT_CA; default none asked)")
     .option("--access-tokens <file>", 'require a bearer token: a file of lines "write <token>" or "read <token>" (MUSTER_ACCESS_TOKENS_FILE; default none, anyone may call)')
     .option("--metrics", "serve Prometheus metrics at GET /metrics on the same port (MUSTER_METRICS=on; default off)")
     .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5, "youngGenerationMiB": 16, "corsOrigins": ["https://dash.example.com"]} (MUSTER_CONFIG)')
@@ -44,7 +45,7 @@ export function serveCommand(): Command {
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
       const config = resolveServeConfig(
-        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined },
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tlsClientCa: flags.tlsClientCa, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined },
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
@@ -96,18 +97,10 @@ function reloadCredentials(running: RunningRegistry, config: ServeConfig, logger
   }
 }
 
-/** A file a setting names, or a one-line CliError saying which setting and why it cannot be read. */
-function readSettingFile(path: string, what: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw new CliError(`cannot read the ${what} ${path}: ${describeFileError(error)}`);
-  }
-}
-
 function readTlsFiles(files: ServeConfig["tls"]): TlsCredentials | undefined {
   if (files === undefined) return undefined;
-  return { cert: readSettingFile(files.certFile, "TLS certificate (--tls-cert, MUSTER_TLS_CERT)"), key: readSettingFile(files.keyFile, "TLS key (--tls-key, MUSTER_TLS_KEY)") };
+  const credentials = { cert: readSettingFile(files.certFile, "TLS certificate (--tls-cert, MUSTER_TLS_CERT)"), key: readSettingFile(files.keyFile, "TLS key (--tls-key, MUSTER_TLS_KEY)") };
+  return files.clientCaFile === undefined ? credentials : { ...credentials, clientCa: readSettingFile(files.clientCaFile, "client CA (--tls-client-ca, MUSTER_TLS_CLIENT_CA)") };
 }
 
 function readAccessTokens(path: string | undefined): AccessTokens | undefined {
