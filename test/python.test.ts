@@ -22,15 +22,15 @@ const [readToken, writeToken] = ["r-8a1b77c0e9d24f15", "w-3f9c2a7d41b8e6f0"];
 describe("a Python agent and watcher with stubs generated from proto/", () => {
   it.each([
     { registry: "in cleartext", tls: false },
-    { registry: "serving TLS and requiring tokens", tls: true },
+    { registry: "serving TLS and requiring tokens and client certificates", tls: true },
   ])("sees the agent appear, go UNHEALTHY when it stops heartbeating, and expire, with a registry $registry", async ({ tls }) => {
     const stubs = await tempDataDir();
     await exec(pythonWithGrpc, ["-m", "grpc_tools.protoc", "-Iproto", `--python_out=${stubs}`, `--grpc_python_out=${stubs}`, "proto/muster/v1/registry.proto"]);
     const server = await TestRegistry.start(
-      tls ? { tls: { cert: tlsPem.cert, key: tlsPem.key }, accessTokens: parseAccessTokens(`read ${readToken}\nwrite ${writeToken}`) } : {},
+      tls ? { tls: { cert: tlsPem.cert, key: tlsPem.key, clientCa: tlsPem.clientCa }, accessTokens: parseAccessTokens(`read ${readToken}\nwrite ${writeToken}`) } : {},
     );
     const registry = new URL(server.url).host;
-    const as = (token: string) => (tls ? ["--ca", tlsFiles.ca, "--token", token] : []);
+    const as = (token: string) => (tls ? ["--ca", tlsFiles.ca, "--token", token, "--cert", tlsFiles.clientCert, "--key", tlsFiles.clientKey] : []);
 
     const watcher = runPython("watcher.py", ["--registry", registry, ...as(readToken), "--service", "py-agent", "--until-expired", "a-1"], stubs);
     await expect.poll(() => watcher.output(), { timeout: 10_000 }).toContain("watching py-agent");
@@ -44,7 +44,7 @@ describe("a Python agent and watcher with stubs generated from proto/", () => {
         "EVENT_TYPE_EXPIRED py-agent/a-1 HEALTH_STATUS_UNHEALTHY",
       ]);
       expect(agent.output()).toMatch(/registered py-agent\/a-1 at revision 1\nstopped heartbeating after 4 heartbeats/);
-      const reader = tls ? createRegistryClient({ baseUrl: server.url, ca: tlsPem.ca, token: readToken }) : server.client();
+      const reader = tls ? createRegistryClient({ baseUrl: server.url, ca: tlsPem.ca, cert: tlsPem.clientCert, key: tlsPem.clientKey, token: readToken }) : server.client();
       expect((await reader.discover({ includeUnhealthy: true })).instances).toEqual([]);
     } finally {
       agent.kill();

@@ -1,4 +1,4 @@
-"""How the examples reach a registry: in cleartext, or over TLS with --ca and then with a token."""
+"""How the examples reach a registry: in cleartext, or over TLS with --ca, then with a token and/or a client certificate."""
 import os
 
 import grpc
@@ -12,15 +12,27 @@ def add_arguments(parser):
         default=os.environ.get("MUSTER_TOKEN", ""),
         help="bearer token, for a registry that requires one (default $MUSTER_TOKEN); needs --ca, since gRPC sends tokens only over TLS",
     )
+    parser.add_argument("--cert", default="", help="PEM client certificate, for a registry that requires one (mutual TLS); needs --ca and --key")
+    parser.add_argument("--key", default="", help="PEM private key of --cert")
 
 
 def open_channel(args):
     if not args.ca:
-        if args.token:
-            raise SystemExit("--token needs --ca: gRPC sends tokens only over TLS")
+        if args.token or args.cert:
+            raise SystemExit("--token and --cert need --ca: they go only over TLS")
         return grpc.insecure_channel(args.registry)
-    with open(args.ca, "rb") as pem:
-        credentials = grpc.ssl_channel_credentials(root_certificates=pem.read())
+    if bool(args.cert) != bool(args.key):
+        raise SystemExit("--cert and --key go together")
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.ca),
+        private_key=read(args.key) if args.key else None,
+        certificate_chain=read(args.cert) if args.cert else None,
+    )
     if args.token:
         credentials = grpc.composite_channel_credentials(credentials, grpc.access_token_call_credentials(args.token))
     return grpc.secure_channel(args.registry, credentials)
+
+
+def read(path):
+    with open(path, "rb") as pem:
+        return pem.read()
