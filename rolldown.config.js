@@ -8,14 +8,14 @@ import { defineConfig } from "rolldown";
  * (`src/cli/bin.ts`). LevelDB's JavaScript is bundled too; only its native
  * binding, which finds its prebuilt binary beside itself, stays in
  * node_modules, with pino-pretty (loaded only for a terminal), prom-client
- * (loaded only with --metrics) and grpc-js.
+ * (loaded only with --metrics), dns-packet (only with --dns-addr) and grpc-js.
  * dist/src stays as it is for the library.
  */
 export default defineConfig([
   {
     input: { main: "dist/src/cli/main.js" },
     platform: "node",
-    external: [/^(pino-pretty|prom-client|@grpc\/grpc-js)(\/|$)/, /^node:/],
+    external: [/^(pino-pretty|prom-client|dns-packet|@grpc\/grpc-js)(\/|$)/, /^node:/],
     plugins: [
       {
         name: "leveldb-native-binding",

@@ -29,6 +29,8 @@ export interface ServeConfig {
   readonly accessTokensFile: string | undefined;
   /** Serve Prometheus metrics at GET /metrics. */
   readonly metrics: boolean;
+  /** Where to answer DNS, and the TTL of its answers; no DNS when absent. */
+  readonly dns: { readonly host: string; readonly port: number; readonly ttlSeconds: number } | undefined;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -54,9 +56,11 @@ export interface ServeSettings {
   accessTokensFile?: string | undefined;
   /** on or off (also true/false, 1/0). */
   metrics?: string | undefined;
+  dnsAddr?: string | undefined;
+  dnsTtlSeconds?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "", metrics: "off" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0" };
 const settingNames = Object.keys(defaults);
 const switches: Record<string, boolean | undefined> = { on: true, true: true, "1": true, off: false, false: false, "0": false };
 
@@ -79,6 +83,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     firstBytesSeconds: env.MUSTER_FIRST_BYTES_SECONDS,
     accessTokensFile: env.MUSTER_ACCESS_TOKENS_FILE,
     metrics: env.MUSTER_METRICS,
+    dnsAddr: env.MUSTER_DNS_ADDR,
+    dnsTtlSeconds: env.MUSTER_DNS_TTL_SECONDS,
   };
 }
 
@@ -172,5 +178,15 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   const accessTokensFile = pick("accessTokensFile") === "" ? undefined : resolve(pick("accessTokensFile"));
   const metrics = switches[pick("metrics").toLowerCase()];
   if (metrics === undefined) throw new CliError(`metrics (--metrics, MUSTER_METRICS, "metrics") must be on or off (got "${pick("metrics")}")`);
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, accessTokensFile, metrics };
+  let dns: ServeConfig["dns"];
+  if (pick("dnsAddr") !== "") {
+    const ttlSeconds = Number(pick("dnsTtlSeconds"));
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0 || ttlSeconds > 86_400) throw new CliError(`DNS TTL (dnsTtlSeconds, MUSTER_DNS_TTL_SECONDS) must be a whole number of seconds from 0 to a day (got "${pick("dnsTtlSeconds")}")`);
+    try {
+      dns = { ...parseHostPort("the DNS address (--dns-addr, MUSTER_DNS_ADDR)", pick("dnsAddr")), ttlSeconds };
+    } catch (error) {
+      throw new CliError((error as Error).message);
+    }
+  }
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, accessTokensFile, metrics, dns };
 }

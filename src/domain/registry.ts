@@ -204,6 +204,11 @@ export class Registry {
     return () => this.closeListeners.delete(listener);
   }
 
+  /** The revision of the last applied change; cheaper than `stats()`, which counts instances. */
+  currentRevision(): number {
+    return this.revision;
+  }
+
   /** Counts every instance by health: O(instances), meant for status calls, not hot paths. */
   stats(): RegistryStats {
     const byHealth: Record<Health, number> = { healthy: 0, degraded: 0, unhealthy: 0 };

@@ -13,7 +13,9 @@ import { peerSocketKey, type PeerSocket } from "./client-certificates.js";
 import { corsLayer, type CorsPolicy } from "./cors.js";
 import { countingInterceptor } from "./counting-interceptor.js";
 import { DualProtocolServer, type DualHandler } from "./dual-protocol-server.js";
-import { ListenError, listenProblems } from "./listen-error.js";
+import { answerDnsQuery } from "./dns-answers.js";
+import { startDnsServer, type DnsServer } from "./dns-server.js";
+import { explainListen } from "./listen-error.js";
 import { checkTlsCredentials, type TlsCredentials } from "./tls-credentials.js";
 import type { PeerCheckPolicy } from "./peer-check.js";
 import { errorInterceptor } from "./error-interceptor.js";
@@ -49,6 +51,8 @@ export interface RegistryServerOptions {
   readonly accessTokens?: AccessTokens;
   /** Serve Prometheus metrics at `GET /metrics` and count every call for them. Default false: nothing is counted. */
   readonly metrics?: boolean;
+  /** Answer DNS for `<service>.service.muster` on this address, UDP and TCP (`answerDnsQuery`), with this TTL (default 0: resolvers keep nothing). Default: no DNS. */
+  readonly dns?: { readonly host: string; readonly port: number; readonly ttlSeconds?: number };
 }
 
 /** A registry serving on a port. */
@@ -56,6 +60,8 @@ export interface RunningRegistry {
   /** Such as http://127.0.0.1:6878 */
   readonly url: string;
   readonly port: number;
+  /** The port DNS is answered on (UDP and TCP), when `dns` was asked for. */
+  readonly dnsPort: number | undefined;
   readonly registry: Registry;
   /** Ends streams with UNAVAILABLE, finishes writes, closes the database. */
   close(): Promise<void>;
@@ -146,21 +152,26 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     options.tls,
   );
   let port: number;
+  let dns: DnsServer | undefined;
   try {
-    port = await server.listen(host, options.port ?? 6878);
+    port = await explainListen(`listen on ${host}:${options.port ?? 6878}`, "MUSTER_ADDR", () => server.listen(host, options.port ?? 6878));
+    const dnsAddress = options.dns;
+    if (dnsAddress !== undefined) {
+      dns = await explainListen(`answer DNS on ${dnsAddress.host}:${dnsAddress.port}`, "MUSTER_DNS_ADDR", () => startDnsServer(dnsAddress.host, dnsAddress.port, (query) => answerDnsQuery(query, registry, dnsAddress.ttlSeconds ?? 0)));
+    }
   } catch (error) {
+    server.stopAccepting();
     await registry.close();
     await store.close();
-    const problem = listenProblems[(error as NodeJS.ErrnoException).code ?? ""];
-    if (problem === undefined) throw error;
-    throw new ListenError(problem.code, `cannot listen on ${host}:${options.port ?? 6878}: ${problem.why}`);
+    throw error;
   }
   const url = `${options.tls === undefined ? "http" : "https"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
   const { revision, instances } = registry.stats();
-  logger.info({ url, dataDir: options.dataDir, revision, instances }, "muster is serving");
+  logger.info({ url, dataDir: options.dataDir, revision, instances, ...(dns === undefined ? {} : { dns: `${options.dns?.host}:${dns.port}` }) }, "muster is serving");
 
   let closing: Promise<void> | undefined;
   const close = async () => {
+    await dns?.close();
     server.stopAccepting();
     await registry.close();
     await server.drain(options.shutdownGraceMs ?? 5000);
@@ -177,5 +188,5 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     }
     return { streamsEnded: update.accessTokens !== undefined && access !== undefined ? access.replace(update.accessTokens) : 0 };
   };
-  return { url, port, registry, close: () => (closing ??= close()), reload };
+  return { url, port, dnsPort: dns?.port, registry, close: () => (closing ??= close()), reload };
 }

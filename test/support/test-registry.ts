@@ -37,6 +37,10 @@ export class TestRegistry {
     return this.running.url;
   }
 
+  get dnsPort(): number | undefined {
+    return this.running.dnsPort;
+  }
+
   get registry(): RunningRegistry["registry"] {
     return this.running.registry;
   }

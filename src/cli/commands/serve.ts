@@ -24,6 +24,7 @@ interface ServeFlags {
   tlsClientCa?: string;
   accessTokens?: string;
   metrics?: boolean;
+  dnsAddr?: string;
   config?: string;
 }
 
@@ -39,18 +40,19 @@ export function serveCommand(): Command {
     .option("--tls-key <file>", "the certificate's PEM private key (MUSTER_TLS_KEY)")
     .option("--tls-client-ca <file>", "mutual TLS: only clients with a certificate this PEM CA signed may call (MUSTER_TLS_CLIENT_CA; default none asked)")
     .option("--access-tokens <file>", 'require a bearer token: a file of lines "write <token>" or "read <token>" (MUSTER_ACCESS_TOKENS_FILE; default none, anyone may call)')
+    .option("--dns-addr <host:port>", "also answer DNS there, UDP and TCP: <service>.service.muster A, AAAA and SRV (MUSTER_DNS_ADDR; default none)")
     .option("--metrics", "serve Prometheus metrics at GET /metrics on the same port (MUSTER_METRICS=on; default off)")
     .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5, "youngGenerationMiB": 16, "corsOrigins": ["https://dash.example.com"]} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ muster serve --addr 0.0.0.0:6878 --tls-cert cert.pem --tls-key key.pem\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
       const config = resolveServeConfig(
-        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tlsClientCa: flags.tlsClientCa, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined },
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tlsClientCa: flags.tlsClientCa, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined, dnsAddr: flags.dnsAddr },
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
       const logger = await createLogger(config.logLevel);
-      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, accessTokens: readAccessTokens(config.accessTokensFile), metrics: config.metrics, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, accessTokens: readAccessTokens(config.accessTokensFile), metrics: config.metrics, dns: config.dns, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
       });

@@ -1,0 +1,102 @@
+import dgram from "node:dgram";
+import net, { isIPv6 } from "node:net";
+import type { Answer, DecodedPacket, Packet } from "dns-packet";
+
+/** A DNS message without EDNS fits in 512 bytes over UDP (RFC 1035); EDNS lets a resolver say how much more it takes. */
+const classicUdpBytes = 512;
+const largestUdpBytes = 4096;
+const truncated = 1 << 9;
+const formatError = 1;
+/** A TCP connection that asks nothing for this long is closed. */
+const tcpIdleMs = 10_000;
+
+/** A DNS server on one address, over UDP and TCP (one port number for both, as resolvers expect). */
+export interface DnsServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `answer` on host:port (port 0 picks one free for both protocols).
+ * dns-packet is loaded now, not at start-up: a registry without DNS does
+ * not pay for it. Messages it cannot read get FORMERR when their header
+ * can be read, and nothing otherwise; none of them stops the server. An
+ * answer too large for the resolver's UDP size goes out truncated (TC), and
+ * the resolver asks again over TCP.
+ */
+export async function startDnsServer(host: string, port: number, answer: (query: DecodedPacket) => Packet): Promise<DnsServer> {
+  const dns = await import("dns-packet");
+  const respond = (message: Buffer, overUdp: boolean): Buffer | undefined => {
+    let query: DecodedPacket;
+    try {
+      query = dns.decode(message);
+    } catch {
+      return message.length < 12 ? undefined : dns.encode({ id: message.readUInt16BE(0), type: "response", flags: formatError });
+    }
+    const edns = query.additionals?.find((record) => record.type === "OPT");
+    // A resolver that sent EDNS gets it back (RFC 6891), saying how much this server takes.
+    const ednsReply: Answer[] = edns === undefined ? [] : [{ type: "OPT", name: ".", udpPayloadSize: largestUdpBytes, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }];
+    const response = answer(query);
+    const bytes = dns.encode({ ...response, additionals: [...(response.additionals ?? []), ...ednsReply] });
+    const limit = edns === undefined ? classicUdpBytes : Math.min(Math.max(edns.udpPayloadSize, classicUdpBytes), largestUdpBytes);
+    if (!overUdp || bytes.length <= limit) return bytes;
+    return dns.encode({ ...response, flags: (response.flags ?? 0) | truncated, answers: [], authorities: [], additionals: ednsReply });
+  };
+
+  const udp = dgram.createSocket(isIPv6(host) ? "udp6" : "udp4");
+  udp.on("message", (message, peer) => {
+    const reply = respond(message, true);
+    if (reply !== undefined) udp.send(reply, peer.port, peer.address);
+  });
+  // A send to a vanished peer fails with ICMP errors here; the server goes on.
+  udp.on("error", () => undefined);
+  const boundPort = await new Promise<number>((resolve, reject) => {
+    udp.once("error", reject);
+    udp.bind(port, host, () => {
+      udp.off("error", reject);
+      resolve(udp.address().port);
+    });
+  });
+
+  const connections = new Set<net.Socket>();
+  const tcp = net.createServer((socket) => {
+    connections.add(socket);
+    socket.on("close", () => connections.delete(socket));
+    socket.setTimeout(tcpIdleMs, () => socket.destroy());
+    socket.on("error", () => socket.destroy());
+    let pending = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+        const message = pending.subarray(2, 2 + pending.readUInt16BE(0));
+        pending = pending.subarray(2 + message.length);
+        const reply = respond(message, false);
+        if (reply === undefined) return socket.destroy();
+        const framed = Buffer.alloc(2 + reply.length);
+        framed.writeUInt16BE(reply.length, 0);
+        reply.copy(framed, 2);
+        socket.write(framed);
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen({ host, port: boundPort }, () => {
+      tcp.off("error", reject);
+      resolve();
+    });
+  }).catch((error: unknown) => {
+    udp.close();
+    throw error;
+  });
+
+  return {
+    port: boundPort,
+    close: () =>
+      new Promise<void>((resolve) => {
+        udp.close();
+        tcp.close(() => resolve());
+        for (const socket of connections) socket.destroy();
+      }),
+  };
+}
