@@ -2,6 +2,7 @@ import dgram from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import { join } from "node:path";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
@@ -88,6 +89,56 @@ describe("DNS", () => {
     socket.close();
     await server.client().register({ instance: instance("api", "a", "10.0.0.2:80") });
     expect(await resolverFor(server.dnsPort ?? 0).resolve4("api.service.muster")).toEqual(["10.0.0.2"]);
+  });
+});
+
+describe("DNS under random input", () => {
+  it("answers every message whose header it can read with a well-formed reply of the same id, and never stops", async () => {
+    const server = await TestRegistry.start({ dns: { host: "127.0.0.1", port: 0 } });
+    await server.client().register({ instance: instance("api", "a", "10.0.0.2:80", ["blue"]) });
+    const { decode, encode } = await import("dns-packet");
+    const socket = dgram.createSocket("udp4");
+    const ask = (bytes: Uint8Array) =>
+      new Promise<Buffer | undefined>((resolve) => {
+        const timer = setTimeout(() => done(undefined), 300);
+        const done = (reply: Buffer | undefined) => {
+          clearTimeout(timer);
+          socket.off("message", done);
+          resolve(reply);
+        };
+        socket.on("message", done);
+        socket.send(bytes, server.dnsPort ?? 0, "127.0.0.1");
+      });
+    const label = fc.oneof(fc.constantFrom("api", "blue", "service", "addr", "muster", "0a000002", "*", ""), fc.string({ maxLength: 70 }));
+    const query = fc.record({ id: fc.nat({ max: 0xffff }), flags: fc.nat({ max: 0xffff }), name: fc.array(label, { maxLength: 6 }).map((labels) => labels.join(".")), type: fc.constantFrom("A", "AAAA", "SRV", "TXT", "SOA", "ANY", "MX") });
+    const message = fc.oneof(
+      // Shorter messages, which have no header to answer, are dropped (the FORMERR test above).
+      fc.uint8Array({ minLength: 12, maxLength: 600 }),
+      query.map((one) => {
+        try {
+          return encode({ id: one.id, type: "query", flags: one.flags & 0x7fff, questions: [{ type: one.type as "A", name: one.name, class: "IN" }] });
+        } catch {
+          return Buffer.alloc(12);
+        }
+      }),
+      query.chain((one) => fc.tuple(fc.nat({ max: 40 }), fc.nat({ max: 255 })).map(([at, byte]) => {
+        const bytes = Buffer.from(encode({ id: one.id, type: "query", questions: [{ type: "A", name: "api.service.muster", class: "IN" }] }));
+        bytes[at % bytes.length] = byte;
+        return bytes;
+      })),
+    );
+    await fc.assert(
+      fc.asyncProperty(message, async (bytes) => {
+        const reply = await ask(bytes);
+        expect(reply, "a message with a header gets a reply").toBeDefined();
+        const decoded = decode(reply as Buffer);
+        // SERVFAIL would mean an error the answers did not expect.
+        return decoded.id === Buffer.from(bytes).readUInt16BE(0) && decoded.type === "response" && ((decoded.flags ?? 0) & 0xf) !== 2;
+      }),
+      { numRuns: 300 },
+    );
+    socket.close();
+    expect(await resolverFor(server.dnsPort ?? 0).resolve4("blue.api.service.muster")).toEqual(["10.0.0.2"]);
   });
 });
 

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import type { Answer, DecodedPacket, Packet, Question } from "dns-packet";
 import type { InstanceRecord } from "../domain/instance.js";
 import type { Registry } from "../domain/registry.js";
+import { RegistryError } from "../domain/registry-error.js";
 import { addressName, dnsZone, readDnsName } from "./dns-names.js";
 import { parseHostPort } from "./host-port.js";
 
@@ -46,7 +47,7 @@ export function answerDnsQuery(query: DecodedPacket, registry: Registry, ttlSeco
     case "address":
       return reply(rcode.noError, addressRecords(question, name.ip, ttlSeconds));
     case "service": {
-      const all = registry.discover({ service: name.service, tags: name.tag === undefined ? [] : [name.tag], selector: "", version: "", capability: "", includeUnhealthy: true }).instances;
+      const all = discoverOrNothing(registry, name.service, name.tag);
       if (all.length === 0) return reply(rcode.nameError);
       const serving = shuffled(all.filter((instance) => instance.health !== "unhealthy"));
       if (question.type === "SRV") {
@@ -55,6 +56,16 @@ export function answerDnsQuery(query: DecodedPacket, registry: Registry, ttlSeco
       }
       return reply(rcode.noError, serving.flatMap((instance) => addressRecords(question, parseHostPort("instance address", instance.address).host, ttlSeconds, question.name)));
     }
+  }
+}
+
+/** Every instance of the service (with the tag), or none for a name no service or tag can have, such as one with bytes a label may not hold. */
+function discoverOrNothing(registry: Registry, service: string, tag: string | undefined): readonly InstanceRecord[] {
+  try {
+    return registry.discover({ service, tags: tag === undefined ? [] : [tag], selector: "", version: "", capability: "", includeUnhealthy: true }).instances;
+  } catch (error) {
+    if (error instanceof RegistryError && error.code === "invalid-argument") return [];
+    throw error;
   }
 }
 

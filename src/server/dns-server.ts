@@ -7,6 +7,7 @@ const classicUdpBytes = 512;
 const largestUdpBytes = 4096;
 const truncated = 1 << 9;
 const formatError = 1;
+const serverFailure = 2;
 /** A TCP connection that asks nothing for this long is closed. */
 const tcpIdleMs = 10_000;
 
@@ -17,14 +18,15 @@ export interface DnsServer {
 }
 
 /**
- * Serves `answer` on host:port (port 0 picks one free for both protocols).
+ * Serves `answer` on host:port (port 0 picks one free for both protocols);
+ * an answer that throws is SERVFAIL, and the error goes to `onError`.
  * dns-packet is loaded now, not at start-up: a registry without DNS does
  * not pay for it. Messages it cannot read get FORMERR when their header
  * can be read, and nothing otherwise; none of them stops the server. An
  * answer too large for the resolver's UDP size goes out truncated (TC), and
  * the resolver asks again over TCP.
  */
-export async function startDnsServer(host: string, port: number, answer: (query: DecodedPacket) => Packet): Promise<DnsServer> {
+export async function startDnsServer(host: string, port: number, answer: (query: DecodedPacket) => Packet, onError: (error: unknown) => void): Promise<DnsServer> {
   const dns = await import("dns-packet");
   const respond = (message: Buffer, overUdp: boolean): Buffer | undefined => {
     let query: DecodedPacket;
@@ -36,7 +38,13 @@ export async function startDnsServer(host: string, port: number, answer: (query:
     const edns = query.additionals?.find((record) => record.type === "OPT");
     // A resolver that sent EDNS gets it back (RFC 6891), saying how much this server takes.
     const ednsReply: Answer[] = edns === undefined ? [] : [{ type: "OPT", name: ".", udpPayloadSize: largestUdpBytes, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }];
-    const response = answer(query);
+    let response: Packet;
+    try {
+      response = answer(query);
+    } catch (error) {
+      onError(error);
+      return dns.encode({ id: query.id, type: "response", flags: serverFailure, questions: query.questions ?? [] });
+    }
     const bytes = dns.encode({ ...response, additionals: [...(response.additionals ?? []), ...ednsReply] });
     const limit = edns === undefined ? classicUdpBytes : Math.min(Math.max(edns.udpPayloadSize, classicUdpBytes), largestUdpBytes);
     if (!overUdp || bytes.length <= limit) return bytes;

@@ -157,7 +157,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     port = await explainListen(`listen on ${host}:${options.port ?? 6878}`, "MUSTER_ADDR", () => server.listen(host, options.port ?? 6878));
     const dnsAddress = options.dns;
     if (dnsAddress !== undefined) {
-      dns = await explainListen(`answer DNS on ${dnsAddress.host}:${dnsAddress.port}`, "MUSTER_DNS_ADDR", () => startDnsServer(dnsAddress.host, dnsAddress.port, (query) => answerDnsQuery(query, registry, dnsAddress.ttlSeconds ?? 0)));
+      dns = await explainListen(`answer DNS on ${dnsAddress.host}:${dnsAddress.port}`, "MUSTER_DNS_ADDR", () => startDnsServer(dnsAddress.host, dnsAddress.port, (query) => answerDnsQuery(query, registry, dnsAddress.ttlSeconds ?? 0), (error) => logger.error({ err: error }, "unexpected error answering DNS")));
     }
   } catch (error) {
     server.stopAccepting();
