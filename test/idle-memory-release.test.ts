@@ -1,5 +1,7 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { describe, expect, it, vi } from "vitest";
+import { releaseMemoryWhenIdle } from "../src/cli/idle-memory-release.js";
 import { IdleReleasePolicy, type IdleAction } from "../src/cli/idle-release-policy.js";
 import { grpcClient } from "./support/clients.js";
 import { MusterProcess } from "./support/registry-process.js";
@@ -100,6 +102,23 @@ describe("IdleReleasePolicy", () => {
       [4, "collect"],
     ]);
   });
+});
+
+describe("releaseMemoryWhenIdle", () => {
+  it("releases a burst that ended before its first look, as agents re-registering after a restart can", async () => {
+    const lines: string[] = [];
+    const stop = releaseMemoryWhenIdle(1_000, pino({ level: "debug" }, { write: (line: string) => lines.push(line) }));
+    try {
+      // About 30 MB held long enough to reach the old generation, then dropped, all before the first look a second from now.
+      let burst: { n: number; name: string }[] | undefined = Array.from({ length: 300_000 }, (_, n) => ({ n, name: `instance-${n}` }));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(burst.length).toBe(300_000);
+      burst = undefined;
+      await vi.waitFor(() => expect(lines.some((line) => line.includes("quiet: collected garbage"))).toBe(true), { timeout: 15_000, interval: 250 });
+    } finally {
+      stop();
+    }
+  }, 20_000);
 });
 
 describe("a served registry after a burst", () => {

@@ -61,6 +61,9 @@ const lookEveryMs = 1_000;
  * function that stops looking.
  */
 export function releaseMemoryWhenIdle(quietMs: number, logger: Logger): () => void {
+  const heapBytes = () => v8.getHeapStatistics().total_heap_size;
+  // Measured now: agents re-registering right after a restart can be done before the first look, and a heap measured after them would never have grown.
+  const initialHeapBytes = heapBytes();
   // Exposing the collector makes a V8 context (a few ms), so not on the way to the first answer.
   let stop = () => clearTimeout(start);
   const start = setTimeout(() => {
@@ -69,9 +72,8 @@ export function releaseMemoryWhenIdle(quietMs: number, logger: Logger): () => vo
       logger.warn("V8 did not expose its collector; memory taken by a burst stays with the process");
       return;
     }
-    const heapBytes = () => v8.getHeapStatistics().total_heap_size;
     const { collect, prepare } = collector;
-    const policy = new IdleReleasePolicy({ quietLooks: Math.max(1, Math.round(quietMs / lookEveryMs)), initialHeapBytes: heapBytes(), thorough: prepare === undefined });
+    const policy = new IdleReleasePolicy({ quietLooks: Math.max(1, Math.round(quietMs / lookEveryMs)), initialHeapBytes, thorough: prepare === undefined });
     stop = lookAtLoad(lookEveryMs, (utilization) => {
       const before = heapBytes();
       const action = policy.next({ utilization, heapBytes: before });

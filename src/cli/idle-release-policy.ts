@@ -17,7 +17,7 @@ export interface ProcessReading {
 export interface IdleReleaseOptions {
   /** Quiet looks in a row before a release starts. */
   readonly quietLooks: number;
-  /** The heap at the first look, in bytes: growth is measured from it until the first release. */
+  /** The heap when the process started serving, in bytes: growth is measured from it until the first release. */
   readonly initialHeapBytes: number;
   /** True when one collection hands back all it can (V8's last-resort collection): a release is then one collection, unprepared. */
   readonly thorough: boolean;
