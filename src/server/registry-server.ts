@@ -24,6 +24,7 @@ import { healthServiceImpl } from "./health-service.js";
 import { registryMetrics } from "./metrics.js";
 import { metricsLayer } from "./metrics-endpoint.js";
 import { reflectionServices } from "./reflection-service.js";
+import { registryLogHooks } from "./registry-log-hooks.js";
 import { registryServiceImpl } from "./registry-service.js";
 
 /** Where and how to serve; only `dataDir` is required. */
@@ -101,20 +102,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const store = await LevelStore.open(options.dataDir);
   let registry: Registry;
   try {
-    registry = await Registry.open(store, {
-      onBackgroundError: (error) => logger.error({ err: error }, "background write failed"),
-      onWriteFailureChange: (failure, ended) => {
-        if (failure !== undefined) logger.error({ reason: failure.reason }, "writes failing: changes are refused until the data directory takes writes again; `muster status` shows the reason");
-        else if (ended !== undefined) logger.warn({ failedCommits: ended.failedCommits, failingMs: Date.now() - ended.since }, "writes recovered: the data directory takes writes again");
-      },
-      onExpiryHoldChange: ({ holding, released, silent, instances }) => {
-        if (holding) logger.warn({ silent, instances }, "mass expiry held: so many instances went silent at once that the registry's own network is the likely fault; silent instances stay UNHEALTHY but are not removed until heartbeats return or `muster release-expiry-hold`");
-        else if (released) logger.warn({ silent, instances }, "mass expiry hold released by an operator: silent instances will expire");
-        else logger.info({ silent, instances }, "mass expiry hold lifted: heartbeats returned");
-      },
-      onCommitted: metrics?.commitObserved,
-      ...options.registry,
-    });
+    registry = await Registry.open(store, { ...registryLogHooks(logger), onCommitted: metrics?.commitObserved, ...options.registry });
   } catch (error) {
     await store.close();
     throw error;
