@@ -71,7 +71,7 @@ export function grpcFastPath(
     }
     readRequest(stream, options.readMaxBytes, (error, body) => {
       if (error !== undefined) call.fail(error);
-      else serve(route, call, stream, body, timeoutMs, options.logger, options.access === undefined ? undefined : options.access.hold.bind(options.access, headers[":path"] ?? "", headers.authorization));
+      else serve(route, call, stream, body, timeoutMs, options.logger, route.method.methodKind === "server_streaming" ? options.access?.hold.bind(options.access, headers[":path"] ?? "", headers.authorization) : undefined);
     });
     return true;
   };
@@ -91,10 +91,11 @@ function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stre
     const { signal } = context.handlerContext;
     signal.addEventListener("abort", () => call.fail(ConnectError.from(signal.reason)), { once: true });
   }
-  const release = method.methodKind === "server_streaming" ? hold?.((error) => {
+  // A stream's access can be withdrawn while it is open (`AccessGuard.replace`).
+  const release = hold?.((error) => {
     call.fail(error);
     context.made?.abort(error);
-  }) : undefined;
+  });
   stream.once("close", () => {
     release?.();
     if (!call.finished) context.made?.abort(new ConnectError("the client cancelled the call", Code.Canceled));
