@@ -141,9 +141,9 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   );
   let port: number;
   let dns: DnsServer | undefined;
+  const dnsAddress = options.dns;
   try {
     port = await explainListen(`listen on ${host}:${options.port ?? 6878}`, "MUSTER_ADDR", () => server.listen(host, options.port ?? 6878));
-    const dnsAddress = options.dns;
     if (dnsAddress !== undefined) {
       dns = await explainListen(`answer DNS on ${dnsAddress.host}:${dnsAddress.port}`, "MUSTER_DNS_ADDR", () => startDnsServer(dnsAddress.host, dnsAddress.port, (query) => answerDnsQuery(query, registry, dnsAddress.ttlSeconds ?? 0), (error) => logger.error({ err: error }, "unexpected error answering DNS")));
     }
@@ -153,9 +153,10 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     await store.close();
     throw error;
   }
-  const url = `${options.tls === undefined ? "http" : "https"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const hostPort = (name: string, number: number) => `${name.includes(":") ? `[${name}]` : name}:${number}`;
+  const url = `${options.tls === undefined ? "http" : "https"}://${hostPort(host, port)}`;
   const { revision, instances } = registry.stats();
-  logger.info({ url, dataDir: options.dataDir, revision, instances, ...(dns === undefined ? {} : { dns: `${options.dns?.host}:${dns.port}` }) }, "muster is serving");
+  logger.info({ url, dataDir: options.dataDir, revision, instances, ...(dns === undefined ? {} : { dns: hostPort(dnsAddress?.host ?? host, dns.port) }) }, "muster is serving");
 
   let closing: Promise<void> | undefined;
   const close = async () => {
