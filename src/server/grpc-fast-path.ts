@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import type { AccessGuard } from "./access-guard.js";
 import type { PeerSocket } from "./client-certificates.js";
 import { toConnectError } from "./error-interceptor.js";
+import { parseTimeout, readRequest } from "./grpc-request.js";
 import { GrpcStreamCall } from "./grpc-stream-call.js";
 import type { MethodCalls, RegistryMetrics } from "./metrics.js";
 import { grpcFrameOf } from "./reused-encoding.js";
@@ -149,42 +150,4 @@ async function writeNextAnswer(answers: AsyncIterator<Message>, output: DescMess
   if (next.done === true) return false;
   if (call.open && !call.write(grpcFrameOf(output, next.value))) await call.drained();
   return true;
-}
-
-/**
- * Collects a unary request body and checks its one gRPC frame: not
- * compressed (no grpc-encoding was sent), of the length it declares, and no
- * larger than the limit Connect applies too.
- */
-function readRequest(stream: http2.ServerHttp2Stream, readMaxBytes: number, then: (error: ConnectError | undefined, message: Uint8Array) => void): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let refused = false;
-  stream.on("data", (chunk: Buffer) => {
-    if (refused) return;
-    size += chunk.length;
-    if (size > readMaxBytes + 5) {
-      refused = true;
-      then(new ConnectError(`request: the message is larger than the ${readMaxBytes} bytes the registry accepts`, Code.ResourceExhausted), new Uint8Array());
-      return;
-    }
-    chunks.push(chunk);
-  });
-  stream.once("end", () => {
-    if (refused) return;
-    const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-    const framing = body.length < 5 ? "is missing" : body[0] !== 0 ? "must not be compressed without grpc-encoding" : body.readUInt32BE(1) !== body.length - 5 ? "must be exactly one message of the length its prefix declares" : undefined;
-    if (framing === undefined) then(undefined, body.subarray(5));
-    else then(new ConnectError(`request: the gRPC message ${framing}`, Code.InvalidArgument), new Uint8Array());
-  });
-}
-
-const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
-
-/** grpc-timeout as milliseconds: undefined when absent, null when malformed (Connect answers those). */
-function parseTimeout(header: string | string[] | undefined): number | undefined | null {
-  if (header === undefined) return undefined;
-  const match = typeof header === "string" ? /^(\d{1,8})([HMSmun])$/.exec(header) : null;
-  if (match === null) return null;
-  return Number(match[1]) * (timeoutUnits[match[2] as string] ?? Number.NaN);
 }
