@@ -121,12 +121,7 @@ export function settingsFromFile(path: string): ServeSettings {
 /** Merges sources, first one wins, and validates the result. */
 export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   const pick = (key: keyof ServeSettings): string => sources.map((source) => source[key]).find((value) => value !== undefined) ?? defaults[key];
-  let address: { host: string; port: number };
-  try {
-    address = parseHostPort("the listen address (--addr, MUSTER_ADDR)", pick("addr"));
-  } catch (error) {
-    throw new CliError((error as Error).message);
-  }
+  const address = addressSetting("the listen address (--addr, MUSTER_ADDR)", pick("addr"));
   const logLevel = pick("logLevel");
   if (!(logLevels as readonly string[]).includes(logLevel)) throw new CliError(`log level must be one of ${logLevels.join(", ")} (got "${logLevel}")`);
   const historyLimit = Number(pick("historyLimit"));
@@ -182,11 +177,16 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   if (pick("dnsAddr") !== "") {
     const ttlSeconds = Number(pick("dnsTtlSeconds"));
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0 || ttlSeconds > 86_400) throw new CliError(`DNS TTL (dnsTtlSeconds, MUSTER_DNS_TTL_SECONDS) must be a whole number of seconds from 0 to a day (got "${pick("dnsTtlSeconds")}")`);
-    try {
-      dns = { ...parseHostPort("the DNS address (--dns-addr, MUSTER_DNS_ADDR)", pick("dnsAddr")), ttlSeconds };
-    } catch (error) {
-      throw new CliError((error as Error).message);
-    }
+    dns = { ...addressSetting("the DNS address (--dns-addr, MUSTER_DNS_ADDR)", pick("dnsAddr")), ttlSeconds };
   }
   return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, accessTokensFile, metrics, dns };
+}
+
+/** A host:port setting, or a one-line CliError naming it. */
+function addressSetting(what: string, text: string): { host: string; port: number } {
+  try {
+    return parseHostPort(what, text);
+  } catch (error) {
+    throw new CliError((error as Error).message);
+  }
 }
