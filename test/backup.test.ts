@@ -21,7 +21,8 @@ describe("muster backup and restore", () => {
     await client.heartbeat({ service: "svc-0", id: "i0", status: HealthStatus.UNHEALTHY });
     await client.heartbeat({ service: "svc-1", id: "i1", status: HealthStatus.DEGRADED });
     await client.deregister({ service: "svc-2", id: "i2" });
-    const before = await client.discover({ includeUnhealthy: true });
+    await client.drain({ service: "svc-0", id: "i3", reason: "kept through a backup" });
+    const before = await client.discover({ includeUnhealthy: true, includeDrained: true });
 
     const file = join(folder, "backup.json");
     const writes = Promise.all(Array.from({ length: 20 }, (_, i) => client.register({ instance: { service: "late", id: `l${i}`, address: "10.9.9.9:80", ttl } })));
@@ -40,7 +41,7 @@ describe("muster backup and restore", () => {
     const restored = MusterProcess.serve({ MUSTER_DATA_DIR: target });
     try {
       const again = grpcClient(await restored.ready());
-      const after = await again.discover({ includeUnhealthy: true });
+      const after = await again.discover({ includeUnhealthy: true, includeDrained: true });
       expect(after.revision).toBe(BigInt(saved.revision));
       const original = before.instances.map(summarize);
       expect(after.instances.filter((i) => i.service !== "late").map(summarize)).toEqual(original);

@@ -56,9 +56,9 @@ describe("muster CLI against a served registry", () => {
 
       const services = await MusterProcess.run(["services"], env);
       expect(services.stdout.trim().split("\n").map((line) => line.split(/\s+/))).toEqual([
-        ["SERVICE", "INSTANCES", "HEALTHY", "DEGRADED", "UNHEALTHY"],
-        ["payments", "2", "2", "0", "0"],
-        ["search", "1", "0", "0", "1"],
+        ["SERVICE", "INSTANCES", "HEALTHY", "DEGRADED", "UNHEALTHY", "DRAINED"],
+        ["payments", "2", "2", "0", "0", "0"],
+        ["search", "1", "0", "0", "1", "0"],
       ]);
 
       const status = await MusterProcess.run(["status", "-o", "json"], env);

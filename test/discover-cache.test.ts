@@ -107,7 +107,7 @@ describe("Discover's reused answers", () => {
 
   it("keeps the newest answers within its limits of answers and of instances in all", () => {
     const cache = new AnswerCache({ answers: 2, instances: 3 });
-    const spec = (service: string): FilterSpec => ({ service, selector: "", tags: [], version: "", capability: "", includeUnhealthy: false });
+    const spec = (service: string): FilterSpec => ({ service, selector: "", tags: [], version: "", capability: "", includeUnhealthy: false, includeDrained: false });
     let computed = 0;
     const answer = (size: number) => () => {
       computed++;

@@ -22,7 +22,7 @@ const filter = fc.record({
 
 /** The matches a full scan finds, in Discover's order: what the index must reproduce. */
 function scanned(all: readonly Instance[], spec: { service: string; selector: string; tags: string[] }): string[] {
-  const compiled = compileFilter({ ...spec, version: "", capability: "", includeUnhealthy: true });
+  const compiled = compileFilter({ ...spec, version: "", capability: "", includeUnhealthy: true, includeDrained: true });
   return all.filter((instance) => compiled.matches(recordFromWire(instance, defaultLivenessPolicy))).map((instance) => `${instance.service}/${instance.id}`);
 }
 

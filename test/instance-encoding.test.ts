@@ -72,6 +72,8 @@ const instances = fc
     registeredAt: seconds,
     lastHeartbeatAt: seconds,
     revision: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+    // Present with every field empty too: a set message field is written even when empty.
+    drain: fc.option(fc.record({ reason: text, since: seconds }), { nil: undefined }),
   })
   .map((fields) => create(InstanceSchema, fields));
 

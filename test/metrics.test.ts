@@ -87,6 +87,8 @@ describe("GET /metrics", () => {
       'muster_events_total{type="registered"}': 2,
       'muster_events_total{type="deregistered"}': 1,
       'muster_events_total{type="expired"}': 0,
+      'muster_events_total{type="drain-changed"}': 0,
+      "muster_drained_instances": 0,
       "muster_store_committed_changes_total": 3,
       "muster_store_commit_seconds_count": 3,
       "muster_writes_failing": 0,

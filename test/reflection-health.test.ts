@@ -46,10 +46,12 @@ describe("server reflection", () => {
       "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
       "muster.v1.RegistryService/Deregister",
       "muster.v1.RegistryService/Discover",
+      "muster.v1.RegistryService/Drain",
       "muster.v1.RegistryService/Heartbeat",
       "muster.v1.RegistryService/Register",
       "muster.v1.RegistryService/ReleaseExpiryHold",
       "muster.v1.RegistryService/Status",
+      "muster.v1.RegistryService/Undrain",
       "muster.v1.RegistryService/Watch",
     ]);
   });
@@ -62,7 +64,10 @@ describe("server reflection", () => {
     expect(await curl(url, method("Discover"), { service: "web" })).toMatchObject({ instances: [{ id: "w-1", health: "HEALTH_STATUS_DEGRADED" }], revision: "2" });
     expect(await firstStreamed(url, method("Watch"), { service: "web" })).toMatchObject({ snapshot: true, revision: "2", events: [{ instance: { id: "w-1" } }] });
     expect(await curl(url, method("Status"), {})).toMatchObject({ instances: 1, degraded: 1, revision: "2" });
-    expect(await curl(url, method("Deregister"), { service: "web", id: "w-1" })).toEqual({ revision: "3" });
+    expect(await curl(url, method("Drain"), { service: "web", id: "w-1", reason: "by hand" })).toMatchObject({ instance: { drain: { reason: "by hand" } }, revision: "3" });
+    expect(await curl(url, method("Discover"), { service: "web" })).toEqual({ revision: "3" });
+    expect(await curl(url, method("Undrain"), { service: "web", id: "w-1" })).toMatchObject({ instance: { id: "w-1" }, revision: "4" });
+    expect(await curl(url, method("Deregister"), { service: "web", id: "w-1" })).toEqual({ revision: "5" });
     expect(await curl(url, "grpc.health.v1.Health/Check", { service: "" })).toEqual({ status: "SERVING" });
   });
 });

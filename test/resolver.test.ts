@@ -9,29 +9,7 @@ import { parseAccessTokens } from "../src/server/access-tokens.js";
 import { TestRegistry } from "./support/test-registry.js";
 import { tlsPem } from "./support/tls-fixtures.js";
 import { WatchReader } from "./support/watch-reader.js";
-
-const identity = (bytes: Buffer) => bytes;
-/** A one-method service whose answer is the name of the backend that served it. */
-const whoService: grpc.ServiceDefinition = {
-  who: { path: "/test.Echo/Who", requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: "who" },
-};
-const EchoClient = grpc.makeGenericClientConstructor(whoService, "Echo");
-
-async function backend(name: string): Promise<string> {
-  const server = new grpc.Server();
-  server.addService(whoService, { who: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => callback(null, Buffer.from(name)) });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))));
-  onTestFinished(() => server.forceShutdown());
-  return `127.0.0.1:${port}`;
-}
-
-function who(client: grpc.Client): Promise<string> {
-  return new Promise((resolve, reject) => {
-    (client as unknown as { who(request: Buffer, callback: (error: Error | null, reply?: Buffer) => void): void }).who(Buffer.alloc(0), (error, reply) =>
-      error === null && reply !== undefined ? resolve(reply.toString()) : reject(error ?? new Error("no reply")),
-    );
-  });
-}
+import { echoBackend as backend, EchoClient, who } from "./support/echo-backend.js";
 
 async function calls(client: grpc.Client, count: number): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};

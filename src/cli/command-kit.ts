@@ -58,7 +58,7 @@ export function withFilterFlags(command: Command): Command {
     .option("--tag <tag>", "only instances with this tag (repeatable)", collect)
     .option("--version <range>", "only versions in this semver range, such as '>=1.2 <2'")
     .option("--capability <capability>", "only instances with this capability")
-    .option("-A, --all", "include UNHEALTHY instances");
+    .option("-A, --all", "include UNHEALTHY and drained instances");
 }
 
 export function filterFrom(service: string | undefined, flags: FilterFlags): WatchFilter {
@@ -69,6 +69,7 @@ export function filterFrom(service: string | undefined, flags: FilterFlags): Wat
     version: flags.version ?? "",
     capability: flags.capability ?? "",
     includeUnhealthy: flags.all === true,
+    includeDrained: flags.all === true,
   };
 }
 

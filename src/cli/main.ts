@@ -3,6 +3,7 @@ import { musterVersion } from "../version.js";
 import { CliError } from "./cli-error.js";
 import { backupCommand } from "./commands/backup.js";
 import { deregisterCommand } from "./commands/deregister.js";
+import { drainCommand, undrainCommand } from "./commands/drain.js";
 import { lsCommand } from "./commands/ls.js";
 import { registerCommand } from "./commands/register.js";
 import { repairCommand } from "./commands/repair.js";
@@ -35,7 +36,7 @@ function withPlacementHint(message: string): string {
   return message.startsWith("unknown option") ? message.replace(/\n?$/, "; options go after the command, as in `muster ls --registry URL`\n") : message;
 }
 
-for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), statusCommand(), releaseExpiryHoldCommand(), backupCommand(), restoreCommand(), repairCommand()]) {
+for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), drainCommand(), undrainCommand(), statusCommand(), releaseExpiryHoldCommand(), backupCommand(), restoreCommand(), repairCommand()]) {
   program.addCommand(command.configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) }).exitOverride());
 }
 

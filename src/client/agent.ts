@@ -39,6 +39,13 @@ export interface AgentOptions {
   readonly closeOnSignals?: readonly NodeJS.Signals[];
   /** Told of every state change; also emitted as the "state" event. */
   readonly onStateChange?: (change: AgentStateChange) => void;
+  /**
+   * Told when an operator drains the instance (`muster drain`) or undrains
+   * it, as the next registration or heartbeat learns it; also emitted as the
+   * "drain" event. A worker that pulls its own work should stop taking new
+   * work while drained: nothing else sends it away.
+   */
+  readonly onDrainChange?: (drained: boolean) => void;
 }
 
 /**
@@ -48,7 +55,7 @@ export interface AgentOptions {
  * unreachable. It never throws into the application; it reports through
  * state changes. `close()` deregisters.
  */
-export class RegistryAgent extends EventEmitter<{ state: [AgentStateChange] }> {
+export class RegistryAgent extends EventEmitter<{ state: [AgentStateChange]; drain: [boolean] }> {
   private readonly instance: Instance;
   private readonly abort = new AbortController();
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
@@ -56,6 +63,7 @@ export class RegistryAgent extends EventEmitter<{ state: [AgentStateChange] }> {
   private status = HealthStatus.UNSPECIFIED;
   private wakeEarly: (() => void) | undefined;
   private current: AgentStateChange = { state: "registering", instance: undefined, error: undefined };
+  private isDrained = false;
 
   constructor(
     private readonly client: RegistryClient,
@@ -79,6 +87,11 @@ export class RegistryAgent extends EventEmitter<{ state: [AgentStateChange] }> {
   /** The instance as last stored by the registry (with its generated id), once registered. */
   get registered(): Instance | undefined {
     return this.current.instance;
+  }
+
+  /** Whether the registry last said an operator drained the instance (see `onDrainChange`). */
+  get drained(): boolean {
+    return this.isDrained;
   }
 
   /** Resolves when the agent reaches `state` (at once if it is there). */
@@ -120,14 +133,16 @@ export class RegistryAgent extends EventEmitter<{ state: [AgentStateChange] }> {
       const call = { signal: this.abort.signal, timeoutMs: Math.ceil(this.options.callTimeoutMs ?? Math.max(1_000, this.heartbeatInterval())) };
       try {
         if (registered) {
-          await this.client.heartbeat({ service: this.instance.service, id: this.instance.id, status: this.status }, call);
+          const { drained } = await this.client.heartbeat({ service: this.instance.service, id: this.instance.id, status: this.status }, call);
           if (this.current.state !== "registered") this.setState("registered", undefined);
+          this.setDrained(drained);
         } else {
           const { instance } = await this.client.register({ instance: this.instance }, call);
           if (instance === undefined) throw new ConnectError("registry answered without an instance", Code.Internal);
           this.instance.id = instance.id;
           registered = true;
           this.setState("registered", undefined, instance);
+          this.setDrained(instance.drain !== undefined);
         }
         failures = 0;
         await this.pause(this.heartbeatInterval());
@@ -170,6 +185,13 @@ export class RegistryAgent extends EventEmitter<{ state: [AgentStateChange] }> {
     this.current = { state, instance, error };
     this.options.onStateChange?.(this.current);
     this.emit("state", this.current);
+  }
+
+  private setDrained(drained: boolean): void {
+    if (drained === this.isDrained) return;
+    this.isDrained = drained;
+    this.options.onDrainChange?.(drained);
+    this.emit("drain", drained);
   }
 
   private async closeForSignal(signal: NodeJS.Signals): Promise<void> {

@@ -1,7 +1,9 @@
 import type { Health, InstanceRecord } from "./instance.js";
 
-/** What happened to an instance. */
-export type EventType = "registered" | "updated" | "health-changed" | "deregistered" | "expired";
+/** What can happen to an instance. */
+export const eventTypes = ["registered", "updated", "health-changed", "drain-changed", "deregistered", "expired"] as const;
+
+export type EventType = (typeof eventTypes)[number];
 
 /**
  * One change to the registry. Every change gets the next value of the one

@@ -18,6 +18,8 @@ export interface FilterSpec {
   readonly capability: string;
   /** Default false: only HEALTHY and DEGRADED instances match. */
   readonly includeUnhealthy: boolean;
+  /** Default false: drained instances do not match. */
+  readonly includeDrained: boolean;
 }
 
 /**
@@ -62,6 +64,7 @@ class CompiledFilter implements Filter {
     return (
       (this.service === undefined || instance.service === this.service) &&
       (spec.includeUnhealthy || instance.health !== "unhealthy") &&
+      (spec.includeDrained || instance.drain === undefined) &&
       spec.tags.every((tag) => instance.tags.includes(tag)) &&
       (spec.capability === "" || instance.capabilities.includes(spec.capability)) &&
       (range === undefined || (instance.version !== "" && range.test(instance.version))) &&

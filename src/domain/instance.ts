@@ -23,6 +23,16 @@ export interface InstanceSpec {
 }
 
 /**
+ * Why and since when an operator took an instance out of discovery. It stays
+ * registered and heartbeating; only Undrain, Deregister or expiry end it.
+ */
+export interface Drain {
+  readonly reason: string;
+  /** Wall-clock milliseconds of the first drain; a new reason keeps it. */
+  readonly since: number;
+}
+
+/**
  * One registered instance: its spec plus what the registry keeps about it.
  * Records are immutable; every change makes a new one, so events can share
  * them safely.
@@ -35,10 +45,12 @@ export interface InstanceRecord extends InstanceSpec {
   readonly lastHeartbeatAt: number;
   /** The revision of the last change to this instance. */
   readonly revision: number;
+  /** Set while drained. Absent, not undefined, in records loaded from disk: JSON leaves undefined out. */
+  readonly drain?: Drain | undefined;
 }
 
 /** What the registry keeps about an instance beside its spec. */
-export type RecordState = Pick<InstanceRecord, "health" | "registeredAt" | "lastHeartbeatAt" | "revision">;
+export type RecordState = Pick<InstanceRecord, "health" | "registeredAt" | "lastHeartbeatAt" | "revision" | "drain">;
 
 /**
  * Makes a record, field by field in one order, so that every record the
@@ -63,16 +75,21 @@ export function makeRecord(spec: InstanceSpec, state: RecordState): InstanceReco
     registeredAt: state.registeredAt,
     lastHeartbeatAt: state.lastHeartbeatAt,
     revision: state.revision,
+    drain: state.drain,
   };
 }
 
-/** `record` with some of its state changed, as a new record (records are immutable). */
+/**
+ * `record` with some of its state changed, as a new record (records are
+ * immutable). `drain: undefined` undrains; leaving `drain` out keeps it.
+ */
 export function updateRecord(record: InstanceRecord, changes: Partial<Omit<RecordState, "registeredAt">>): InstanceRecord {
   return makeRecord(record, {
     health: changes.health ?? record.health,
     registeredAt: record.registeredAt,
     lastHeartbeatAt: changes.lastHeartbeatAt ?? record.lastHeartbeatAt,
     revision: changes.revision ?? record.revision,
+    drain: "drain" in changes ? changes.drain : record.drain,
   });
 }
 

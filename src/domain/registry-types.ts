@@ -49,6 +49,8 @@ export interface HeartbeatResult {
   readonly health: Health;
   readonly ttlMs: number;
   readonly revision: number;
+  /** An operator drained the instance: its agent may stop taking new work. */
+  readonly drained: boolean;
 }
 
 export interface Discovered {
@@ -68,6 +70,8 @@ export interface RegistryStats {
   readonly services: number;
   readonly instances: number;
   readonly byHealth: Readonly<Record<Health, number>>;
+  /** Drained instances, of any health. */
+  readonly drained: number;
   readonly watchers: number;
   readonly expiryHold: ExpiryHoldState;
   /** Synced store commits since start, and the changes they carried. */

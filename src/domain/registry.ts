@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from "./clock.js";
-import type { EventType } from "./event.js";
+import { eventTypes, type EventType } from "./event.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
 import { instanceKey, makeRecord, sameSpec, updateRecord, type Health, type InstanceRecord } from "./instance.js";
@@ -8,7 +8,7 @@ import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type L
 import { applyHealthRules, LivenessTracker, type Beat } from "./liveness.js";
 import { RegistryError } from "./registry-error.js";
 import type { RegistryStore } from "./registry-store.js";
-import { checkInstanceId, checkServiceName } from "./rules.js";
+import { checkDrainReason, checkInstanceId, checkServiceName } from "./rules.js";
 import type { Transaction } from "./transaction.js";
 import { WatchHub } from "./watch-hub.js";
 import type { WatchStream } from "./watch-stream.js";
@@ -38,7 +38,7 @@ export class Registry {
   private readonly policy: LivenessPolicy;
   private revision: number;
   /** Changes applied since this process opened the registry, by kind. */
-  private readonly eventCounts: Record<EventType, number> = { registered: 0, updated: 0, "health-changed": 0, deregistered: 0, expired: 0 };
+  private readonly eventCounts = Object.fromEntries(eventTypes.map((type) => [type, 0])) as Record<EventType, number>;
   private sweepQueued = false;
   private closing = false;
   private readonly closeListeners = new Set<() => void>();
@@ -99,7 +99,8 @@ export class Registry {
       if (existing !== undefined && sameSpec(existing, spec) && existing.health === "healthy") {
         return { instance: updateRecord(existing, { lastHeartbeatAt: beat.wall }), revision: existing.revision };
       }
-      const record = makeRecord(spec, { health: "healthy", registeredAt: existing?.registeredAt ?? beat.wall, lastHeartbeatAt: beat.wall, revision: 0 });
+      // Registering again keeps a drain: an agent restarted while drained must not slip back into discovery.
+      const record = makeRecord(spec, { health: "healthy", registeredAt: existing?.registeredAt ?? beat.wall, lastHeartbeatAt: beat.wall, revision: 0, drain: existing?.drain });
       const type = existing === undefined ? "registered" : sameSpec(existing, spec) ? "health-changed" : "updated";
       const stored = tx.put(type, record, existing);
       this.liveness.schedule(key, beat.monotonic + spec.ttlMs);
@@ -119,16 +120,49 @@ export class Registry {
     const current = this.index.get(service, id);
     if (current !== undefined && current.health === health && !this.committer.isInFlight(key)) {
       this.beat(service, key);
-      return Promise.resolve({ health, ttlMs: current.ttlMs, revision: current.revision });
+      return Promise.resolve({ health, ttlMs: current.ttlMs, revision: current.revision, drained: current.drain !== undefined });
     }
     return this.committer.run((tx) => {
       const instance = tx.get(service, id);
       if (instance === undefined) throw RegistryError.notFound(service, id, "register it again");
       const beat = this.beat(service, key);
-      if (instance.health === health) return { health, ttlMs: instance.ttlMs, revision: instance.revision };
+      const drained = instance.drain !== undefined;
+      if (instance.health === health) return { health, ttlMs: instance.ttlMs, revision: instance.revision, drained };
       const stored = tx.put("health-changed", updateRecord(instance, { health, lastHeartbeatAt: beat.wall }), instance);
       this.liveness.schedule(key, beat.monotonic + instance.ttlMs);
-      return { health, ttlMs: instance.ttlMs, revision: stored.revision };
+      return { health, ttlMs: instance.ttlMs, revision: stored.revision, drained };
+    });
+  }
+
+  /**
+   * Takes an instance out of discovery, for `reason`, without touching its
+   * liveness. Draining again with the same reason changes nothing; with
+   * another, the reason changes and the time of the first drain stays.
+   */
+  drain(service: string, id: string, reason: string): Promise<Registered> {
+    checkServiceName("service", service);
+    checkInstanceId("id", id);
+    checkDrainReason("reason", reason);
+    return this.committer.run((tx) => {
+      const instance = tx.get(service, id);
+      if (instance === undefined) throw RegistryError.notFound(service, id, "there is nothing to drain");
+      if (instance.drain?.reason === reason) return { instance: this.withLastBeat(instance), revision: instance.revision };
+      const drain = { reason, since: instance.drain?.since ?? this.clock.wallNow() };
+      const stored = tx.put("drain-changed", updateRecord(this.withLastBeat(instance), { drain }), instance);
+      return { instance: stored, revision: stored.revision };
+    });
+  }
+
+  /** Puts a drained instance back into discovery; one that is not drained is left as it is. */
+  undrain(service: string, id: string): Promise<Registered> {
+    checkServiceName("service", service);
+    checkInstanceId("id", id);
+    return this.committer.run((tx) => {
+      const instance = tx.get(service, id);
+      if (instance === undefined) throw RegistryError.notFound(service, id, "there is nothing to undrain");
+      if (instance.drain === undefined) return { instance: this.withLastBeat(instance), revision: instance.revision };
+      const stored = tx.put("drain-changed", updateRecord(this.withLastBeat(instance), { drain: undefined }), instance);
+      return { instance: stored, revision: stored.revision };
     });
   }
 
@@ -170,7 +204,7 @@ export class Registry {
   availability(service: string): Availability {
     let instances = 0;
     for (const instance of this.index.scan(service)) {
-      if (instance.health === "healthy") return "serving";
+      if (instance.health === "healthy" && instance.drain === undefined) return "serving";
       instances++;
     }
     return instances === 0 ? "unknown" : "not-serving";
@@ -212,13 +246,18 @@ export class Registry {
   /** Counts every instance by health: O(instances), meant for status calls, not hot paths. */
   stats(): RegistryStats {
     const byHealth: Record<Health, number> = { healthy: 0, degraded: 0, unhealthy: 0 };
+    let drained = 0;
     const { commits, writes } = this.committer.counts();
-    for (const instance of this.index.scan(undefined)) byHealth[instance.health]++;
+    for (const instance of this.index.scan(undefined)) {
+      byHealth[instance.health]++;
+      if (instance.drain !== undefined) drained++;
+    }
     return {
       revision: this.revision,
       services: this.index.serviceCount,
       instances: this.index.size,
       byHealth,
+      drained,
       watchers: this.hub.size,
       expiryHold: { ...this.guard.current(), silent: this.liveness.silentCount, instances: this.index.size },
       commits,

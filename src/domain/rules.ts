@@ -26,6 +26,7 @@ export const limits = {
   weight: 10_000,
   selectorLength: 4096,
   versionRangeLength: 256,
+  drainReasonLength: 256,
 } as const;
 
 /** True for a valid service name: a DNS-1123 label. */
@@ -52,6 +53,17 @@ export function checkInstanceId(field: string, value: string): void {
       "must be 1-128 letters, digits or '.', '_', ':', '@', '-', starting with a letter or digit",
       value,
     );
+  }
+}
+
+/** Free text a person reads in a table: bounded, and without control characters that would break the line or drive the terminal. */
+export function checkDrainReason(field: string, value: string): void {
+  if (value.length > limits.drainReasonLength && Array.from(value).length > limits.drainReasonLength) {
+    throw RegistryError.invalid(field, `must be at most ${limits.drainReasonLength} characters`, value);
+  }
+  for (let index = 0; index < value.length; index++) {
+    const code = value.charCodeAt(index);
+    if (code < 0x20 || (code >= 0x7f && code < 0xa0)) throw RegistryError.invalid(field, "must not contain control characters such as newlines", value);
   }
 }
 

@@ -1,11 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromMs, timestampMs, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { FilterSpec } from "../domain/filter.js";
-import { makeRecord, type Health, type InstanceRecord } from "../domain/instance.js";
+import { makeRecord, type Drain, type Health, type InstanceRecord } from "../domain/instance.js";
 import { validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "../domain/instance-spec.js";
 import { RegistryError } from "../domain/registry-error.js";
+import { checkDrainReason } from "../domain/rules.js";
 import type { Discovered } from "../domain/registry-types.js";
-import { DiscoverResponseSchema, HealthStatus, InstanceSchema, type DiscoverResponse, type Instance } from "../../gen/muster/v1/registry_pb.js";
+import { DiscoverResponseSchema, DrainSchema, HealthStatus, InstanceSchema, type DiscoverResponse, type Drain as WireDrain, type Instance } from "../../gen/muster/v1/registry_pb.js";
 
 /*
  * Conversions between the wire messages and the domain. The domain works in
@@ -107,7 +108,12 @@ export function instanceToWire(record: InstanceRecord): Instance {
     registeredAt: sharedTimestamp(record.registeredAt),
     lastHeartbeatAt: sharedTimestamp(record.lastHeartbeatAt),
     revision: BigInt(record.revision),
+    drain: record.drain === undefined ? undefined : drainToWire(record.drain),
   };
+}
+
+function drainToWire(drain: Drain): WireDrain {
+  return { $typeName: DrainSchema.typeName, reason: drain.reason, since: timestampFromMs(drain.since) };
 }
 
 /** Durations by milliseconds, for the few values most instances use; past the limit each gets its own. */
@@ -158,7 +164,13 @@ export function recordFromWire(instance: Instance, policy: LivenessPolicy): Inst
     registeredAt: instance.registeredAt === undefined ? 0 : timestampMs(instance.registeredAt),
     lastHeartbeatAt: instance.lastHeartbeatAt === undefined ? 0 : timestampMs(instance.lastHeartbeatAt),
     revision: Number(instance.revision),
+    drain: instance.drain === undefined ? undefined : drainFromWire(instance.drain),
   });
+}
+
+function drainFromWire(drain: WireDrain): Drain {
+  checkDrainReason("instance.drain.reason", drain.reason);
+  return { reason: drain.reason, since: drain.since === undefined ? 0 : timestampMs(drain.since) };
 }
 
 /** The filter fields Discover and Watch share. */
@@ -170,5 +182,6 @@ export function filterFromWire(request: FilterSpec): FilterSpec {
     version: request.version,
     capability: request.capability,
     includeUnhealthy: request.includeUnhealthy,
+    includeDrained: request.includeDrained,
   };
 }

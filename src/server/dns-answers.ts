@@ -49,7 +49,7 @@ export function answerDnsQuery(query: DecodedPacket, registry: Registry, ttlSeco
     case "service": {
       const all = discoverOrNothing(registry, name.service, name.tag);
       if (all.length === 0) return reply(rcode.nameError);
-      const serving = shuffled(all.filter((instance) => instance.health !== "unhealthy"));
+      const serving = shuffled(all.filter((instance) => instance.health !== "unhealthy" && instance.drain === undefined));
       if (question.type === "SRV") {
         const targets = serving.map((instance) => serviceRecord(question.name, instance, ttlSeconds));
         return reply(rcode.noError, targets.map(({ answer }) => answer), targets.flatMap(({ additional }) => additional));
@@ -62,7 +62,7 @@ export function answerDnsQuery(query: DecodedPacket, registry: Registry, ttlSeco
 /** Every instance of the service (with the tag), or none for a name no service or tag can have, such as one with bytes a label may not hold. */
 function discoverOrNothing(registry: Registry, service: string, tag: string | undefined): readonly InstanceRecord[] {
   try {
-    return registry.discover({ service, tags: tag === undefined ? [] : [tag], selector: "", version: "", capability: "", includeUnhealthy: true }).instances;
+    return registry.discover({ service, tags: tag === undefined ? [] : [tag], selector: "", version: "", capability: "", includeUnhealthy: true, includeDrained: true }).instances;
   } catch (error) {
     if (error instanceof RegistryError && error.code === "invalid-argument") return [];
     throw error;

@@ -55,7 +55,7 @@ export function healthServiceImpl(registry: Registry): ServiceImpl<typeof Health
         if (!context.signal.aborted && selfNames.has(service)) yield response(ServingStatus.NOT_SERVING);
         return;
       }
-      const stream = registry.watch({ service, tags: [], selector: "", version: "", capability: "", includeUnhealthy: true }, 0);
+      const stream = registry.watch({ service, tags: [], selector: "", version: "", capability: "", includeUnhealthy: true, includeDrained: true }, 0);
       const stop = () => void stream.return();
       context.signal.addEventListener("abort", stop, { once: true });
       let last: ServingStatus | undefined;

@@ -43,6 +43,13 @@ export function encodeInstance(instance: Instance): Uint8Array {
   seconds(13, instance.registeredAt);
   seconds(14, instance.lastHeartbeatAt);
   if (instance.revision !== 0n) scalar(15, instance.revision);
+  if (instance.drain !== undefined) {
+    fieldKey(16, lengthDelimited);
+    const lengthAt = reserve(0);
+    text(1, instance.drain.reason);
+    seconds(2, instance.drain.since);
+    prefixLength(lengthAt);
+  }
   return scratch.slice(0, at);
 }
 

@@ -1,7 +1,7 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import type { Registry as PromRegistry } from "prom-client";
-import type { EventType } from "../domain/event.js";
+import { eventTypes } from "../domain/event.js";
 import type { Health } from "../domain/instance.js";
 import type { RegistryStats } from "../domain/registry-types.js";
 import { musterVersion } from "../version.js";
@@ -50,7 +50,6 @@ const commitBuckets = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 
 const grpcTypes: Record<DescMethod["methodKind"], string> = { unary: "unary", server_streaming: "server_stream", client_streaming: "client_stream", bidi_streaming: "bidi_stream" };
 const healths: readonly Health[] = ["healthy", "degraded", "unhealthy"];
-const eventTypes: readonly EventType[] = ["registered", "updated", "health-changed", "deregistered", "expired"];
 
 /** The gRPC name of a status, as go-grpc-prometheus labels it ("OK", "InvalidArgument", ...). */
 function statusName(status: number): string {
@@ -82,6 +81,7 @@ export async function registryMetrics(readStats: () => RegistryStats, dataDir: s
       for (const health of healths) this.set({ health }, stats.byHealth[health]);
     },
   });
+  gauge("muster_drained_instances", "Instances an operator drained out of discovery (see `muster drain`), of any health.", () => stats.drained);
   gauge("muster_services", "Services with at least one instance.", () => stats.services);
   gauge("muster_watchers", "Open Watch streams.", () => stats.watchers);
   gauge("muster_revision", "The revision of the last applied change.", () => stats.revision);
@@ -94,7 +94,7 @@ export async function registryMetrics(readStats: () => RegistryStats, dataDir: s
   total("muster_store_committed_changes_total", "Changes carried by those commits (several registrations share one commit).", () => stats.committedChanges);
   new prom.Counter({
     name: "muster_events_total",
-    help: "Changes applied since start, by kind: registered, updated, health-changed, deregistered, expired.",
+    help: `Changes applied since start, by kind: ${eventTypes.join(", ")}.`,
     labelNames: ["type"],
     registers,
     collect() {

@@ -37,7 +37,17 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
 
     async heartbeat(request) {
       const result = await registry.heartbeat(request.service, request.id, healthFromWire("status", request.status));
-      return { health: healthToWire(result.health), ttl: durationFromMs(result.ttlMs), revision: BigInt(result.revision) };
+      return { health: healthToWire(result.health), ttl: durationFromMs(result.ttlMs), revision: BigInt(result.revision), drained: result.drained };
+    },
+
+    async drain(request) {
+      const { instance, revision } = await registry.drain(request.service, request.id, request.reason);
+      return { instance: instanceToWire(instance), revision: BigInt(revision) };
+    },
+
+    async undrain(request) {
+      const { instance, revision } = await registry.undrain(request.service, request.id);
+      return { instance: instanceToWire(instance), revision: BigInt(revision) };
     },
 
     async deregister(request) {
@@ -72,6 +82,7 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
         healthy: stats.byHealth.healthy,
         degraded: stats.byHealth.degraded,
         unhealthy: stats.byHealth.unhealthy,
+        drained: stats.drained,
         watchers: stats.watchers,
         dataDir: facts?.dataDir ?? "",
         dataDirBytes: BigInt(facts === undefined ? 0 : await directorySize(facts.dataDir)),

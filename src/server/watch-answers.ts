@@ -14,6 +14,7 @@ const eventTypeToProto: Record<DomainEventType, EventType> = {
   registered: EventType.REGISTERED,
   updated: EventType.UPDATED,
   "health-changed": EventType.HEALTH_CHANGED,
+  "drain-changed": EventType.DRAIN_CHANGED,
   deregistered: EventType.DEREGISTERED,
   expired: EventType.EXPIRED,
 };

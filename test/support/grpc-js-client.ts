@@ -31,7 +31,7 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as {
 
 /** A promise-returning facade over the grpc-js client; responses are plain objects. */
 export interface GrpcJsRegistry {
-  unary(method: "Register" | "Heartbeat" | "Deregister" | "Discover", request: object): Promise<Record<string, unknown>>;
+  unary(method: "Register" | "Heartbeat" | "Deregister" | "Discover" | "Drain" | "Undrain", request: object): Promise<Record<string, unknown>>;
   watch(request: object, metadata?: grpc.Metadata): grpc.ClientReadableStream<Record<string, unknown>>;
   close(): void;
 }

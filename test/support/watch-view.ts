@@ -33,7 +33,7 @@ export class WatchView {
 }
 
 export function summarize(instance: Instance): string {
-  return `${instance.service}/${instance.id} health=${instance.health} rev=${instance.revision}`;
+  return `${instance.service}/${instance.id} health=${instance.health} rev=${instance.revision}${instance.drain === undefined ? "" : ` drained=${JSON.stringify(instance.drain.reason)}`}`;
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file muster/v1/registry.proto.
  */
 export const file_muster_v1_registry: GenFile = /*@__PURE__*/
-  fileDesc("ChhtdXN0ZXIvdjEvcmVnaXN0cnkucHJvdG8SCW11c3Rlci52MSLtAwoISW5zdGFuY2USDwoHc2VydmljZRgBIAEoCRIKCgJpZBgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSDAoEdGFncxgFIAMoCRIvCgZsYWJlbHMYBiADKAsyHy5tdXN0ZXIudjEuSW5zdGFuY2UuTGFiZWxzRW50cnkSDAoEem9uZRgHIAEoCRIOCgZ3ZWlnaHQYCCABKA0SFAoMY2FwYWJpbGl0aWVzGAkgAygJEiYKA3R0bBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIzChBkZXJlZ2lzdGVyX2FmdGVyGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBmhlYWx0aBgMIAEoDjIXLm11c3Rlci52MS5IZWFsdGhTdGF0dXMSMQoNcmVnaXN0ZXJlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9oZWFydGJlYXRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJldmlzaW9uGA8gASgEGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiOAoPUmVnaXN0ZXJSZXF1ZXN0EiUKCGluc3RhbmNlGAEgASgLMhMubXVzdGVyLnYxLkluc3RhbmNlIksKEFJlZ2lzdGVyUmVzcG9uc2USJQoIaW5zdGFuY2UYASABKAsyEy5tdXN0ZXIudjEuSW5zdGFuY2USEAoIcmV2aXNpb24YAiABKAQiWAoQSGVhcnRiZWF0UmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEgoKAmlkGAIgASgJEicKBnN0YXR1cxgDIAEoDjIXLm11c3Rlci52MS5IZWFsdGhTdGF0dXMidgoRSGVhcnRiZWF0UmVzcG9uc2USJwoGaGVhbHRoGAEgASgOMhcubXVzdGVyLnYxLkhlYWx0aFN0YXR1cxImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIcmV2aXNpb24YAyABKAQiMAoRRGVyZWdpc3RlclJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIKCgJpZBgCIAEoCSImChJEZXJlZ2lzdGVyUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAQiggEKD0Rpc2NvdmVyUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEgwKBHRhZ3MYAiADKAkSEAoIc2VsZWN0b3IYAyABKAkSDwoHdmVyc2lvbhgEIAEoCRISCgpjYXBhYmlsaXR5GAUgASgJEhkKEWluY2x1ZGVfdW5oZWFsdGh5GAYgASgIIkwKEERpc2NvdmVyUmVzcG9uc2USJgoJaW5zdGFuY2VzGAEgAygLMhMubXVzdGVyLnYxLkluc3RhbmNlEhAKCHJldmlzaW9uGAIgASgEIpcBCgxXYXRjaFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIMCgR0YWdzGAIgAygJEhAKCHNlbGVjdG9yGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSEgoKY2FwYWJpbGl0eRgFIAEoCRIZChFpbmNsdWRlX3VuaGVhbHRoeRgGIAEoCBIWCg5zaW5jZV9yZXZpc2lvbhgHIAEoBCJjCg1XYXRjaFJlc3BvbnNlEiAKBmV2ZW50cxgBIAMoCzIQLm11c3Rlci52MS5FdmVudBIQCghyZXZpc2lvbhgCIAEoBBIQCghzbmFwc2hvdBgDIAEoCBIMCgRtb3JlGAQgASgIItEBCgVFdmVudBIiCgR0eXBlGAEgASgOMhQubXVzdGVyLnYxLkV2ZW50VHlwZRIlCghpbnN0YW5jZRgCIAEoCzITLm11c3Rlci52MS5JbnN0YW5jZRIwCg9wcmV2aW91c19oZWFsdGgYAyABKA4yFy5tdXN0ZXIudjEuSGVhbHRoU3RhdHVzEhAKCHJldmlzaW9uGAQgASgEEigKBHRpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3JlbW92ZWQYBiABKAgiDwoNU3RhdHVzUmVxdWVzdCKGBAoOU3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIuCgpzdGFydGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgZ1cHRpbWUYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIcmV2aXNpb24YBCABKAQSEAoIc2VydmljZXMYBSABKA0SEQoJaW5zdGFuY2VzGAYgASgNEg8KB2hlYWx0aHkYByABKA0SEAoIZGVncmFkZWQYCCABKA0SEQoJdW5oZWFsdGh5GAkgASgNEhAKCHdhdGNoZXJzGAogASgNEhAKCGRhdGFfZGlyGAsgASgJEhYKDmRhdGFfZGlyX2J5dGVzGAwgASgEEhMKC2V4cGlyeV9oZWxkGA0gASgIEhgKEHNpbGVudF9pbnN0YW5jZXMYDiABKA0SHAoUZXhwaXJ5X2hvbGRfcmVsZWFzZWQYDyABKAgSDwoHY29tbWl0cxgQIAEoBBIZChFjb21taXR0ZWRfY2hhbmdlcxgRIAEoBBIWCg5yZXNpZGVudF9ieXRlcxgSIAEoBBIVCg13cml0ZV9mYWlsdXJlGBMgASgJEjcKE3dyaXRlX2ZhaWxpbmdfc2luY2UYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhoKGFJlbGVhc2VFeHBpcnlIb2xkUmVxdWVzdCItChlSZWxlYXNlRXhwaXJ5SG9sZFJlc3BvbnNlEhAKCHdhc19oZWxkGAEgASgIKoEBCgxIZWFsdGhTdGF0dXMSHQoZSEVBTFRIX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUhFQUxUSF9TVEFUVVNfSEVBTFRIWRABEhoKFkhFQUxUSF9TVEFUVVNfREVHUkFERUQQAhIbChdIRUFMVEhfU1RBVFVTX1VOSEVBTFRIWRADKq4BCglFdmVudFR5cGUSGgoWRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhkKFUVWRU5UX1RZUEVfUkVHSVNURVJFRBABEhYKEkVWRU5UX1RZUEVfVVBEQVRFRBACEh0KGUVWRU5UX1RZUEVfSEVBTFRIX0NIQU5HRUQQAxIbChdFVkVOVF9UWVBFX0RFUkVHSVNURVJFRBAEEhYKEkVWRU5UX1RZUEVfRVhQSVJFRBAFMpUECg9SZWdpc3RyeVNlcnZpY2USQwoIUmVnaXN0ZXISGi5tdXN0ZXIudjEuUmVnaXN0ZXJSZXF1ZXN0GhsubXVzdGVyLnYxLlJlZ2lzdGVyUmVzcG9uc2USRgoJSGVhcnRiZWF0EhsubXVzdGVyLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHC5tdXN0ZXIudjEuSGVhcnRiZWF0UmVzcG9uc2USSQoKRGVyZWdpc3RlchIcLm11c3Rlci52MS5EZXJlZ2lzdGVyUmVxdWVzdBodLm11c3Rlci52MS5EZXJlZ2lzdGVyUmVzcG9uc2USSAoIRGlzY292ZXISGi5tdXN0ZXIudjEuRGlzY292ZXJSZXF1ZXN0GhsubXVzdGVyLnYxLkRpc2NvdmVyUmVzcG9uc2UiA5ACARI8CgVXYXRjaBIXLm11c3Rlci52MS5XYXRjaFJlcXVlc3QaGC5tdXN0ZXIudjEuV2F0Y2hSZXNwb25zZTABEkIKBlN0YXR1cxIYLm11c3Rlci52MS5TdGF0dXNSZXF1ZXN0GhkubXVzdGVyLnYxLlN0YXR1c1Jlc3BvbnNlIgOQAgESXgoRUmVsZWFzZUV4cGlyeUhvbGQSIy5tdXN0ZXIudjEuUmVsZWFzZUV4cGlyeUhvbGRSZXF1ZXN0GiQubXVzdGVyLnYxLlJlbGVhc2VFeHBpcnlIb2xkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChhtdXN0ZXIvdjEvcmVnaXN0cnkucHJvdG8SCW11c3Rlci52MSKOBAoISW5zdGFuY2USDwoHc2VydmljZRgBIAEoCRIKCgJpZBgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSDAoEdGFncxgFIAMoCRIvCgZsYWJlbHMYBiADKAsyHy5tdXN0ZXIudjEuSW5zdGFuY2UuTGFiZWxzRW50cnkSDAoEem9uZRgHIAEoCRIOCgZ3ZWlnaHQYCCABKA0SFAoMY2FwYWJpbGl0aWVzGAkgAygJEiYKA3R0bBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIzChBkZXJlZ2lzdGVyX2FmdGVyGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEicKBmhlYWx0aBgMIAEoDjIXLm11c3Rlci52MS5IZWFsdGhTdGF0dXMSMQoNcmVnaXN0ZXJlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9oZWFydGJlYXRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHJldmlzaW9uGA8gASgEEh8KBWRyYWluGBAgASgLMhAubXVzdGVyLnYxLkRyYWluGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQgoFRHJhaW4SDgoGcmVhc29uGAEgASgJEikKBXNpbmNlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI4Cg9SZWdpc3RlclJlcXVlc3QSJQoIaW5zdGFuY2UYASABKAsyEy5tdXN0ZXIudjEuSW5zdGFuY2UiSwoQUmVnaXN0ZXJSZXNwb25zZRIlCghpbnN0YW5jZRgBIAEoCzITLm11c3Rlci52MS5JbnN0YW5jZRIQCghyZXZpc2lvbhgCIAEoBCJYChBIZWFydGJlYXRSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSCgoCaWQYAiABKAkSJwoGc3RhdHVzGAMgASgOMhcubXVzdGVyLnYxLkhlYWx0aFN0YXR1cyKHAQoRSGVhcnRiZWF0UmVzcG9uc2USJwoGaGVhbHRoGAEgASgOMhcubXVzdGVyLnYxLkhlYWx0aFN0YXR1cxImCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIcmV2aXNpb24YAyABKAQSDwoHZHJhaW5lZBgEIAEoCCIwChFEZXJlZ2lzdGVyUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEgoKAmlkGAIgASgJIiYKEkRlcmVnaXN0ZXJSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoBCI7CgxEcmFpblJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIKCgJpZBgCIAEoCRIOCgZyZWFzb24YAyABKAkiSAoNRHJhaW5SZXNwb25zZRIlCghpbnN0YW5jZRgBIAEoCzITLm11c3Rlci52MS5JbnN0YW5jZRIQCghyZXZpc2lvbhgCIAEoBCItCg5VbmRyYWluUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEgoKAmlkGAIgASgJIkoKD1VuZHJhaW5SZXNwb25zZRIlCghpbnN0YW5jZRgBIAEoCzITLm11c3Rlci52MS5JbnN0YW5jZRIQCghyZXZpc2lvbhgCIAEoBCKbAQoPRGlzY292ZXJSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSDAoEdGFncxgCIAMoCRIQCghzZWxlY3RvchgDIAEoCRIPCgd2ZXJzaW9uGAQgASgJEhIKCmNhcGFiaWxpdHkYBSABKAkSGQoRaW5jbHVkZV91bmhlYWx0aHkYBiABKAgSFwoPaW5jbHVkZV9kcmFpbmVkGAcgASgIIkwKEERpc2NvdmVyUmVzcG9uc2USJgoJaW5zdGFuY2VzGAEgAygLMhMubXVzdGVyLnYxLkluc3RhbmNlEhAKCHJldmlzaW9uGAIgASgEIrABCgxXYXRjaFJlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIMCgR0YWdzGAIgAygJEhAKCHNlbGVjdG9yGAMgASgJEg8KB3ZlcnNpb24YBCABKAkSEgoKY2FwYWJpbGl0eRgFIAEoCRIZChFpbmNsdWRlX3VuaGVhbHRoeRgGIAEoCBIWCg5zaW5jZV9yZXZpc2lvbhgHIAEoBBIXCg9pbmNsdWRlX2RyYWluZWQYCCABKAgiYwoNV2F0Y2hSZXNwb25zZRIgCgZldmVudHMYASADKAsyEC5tdXN0ZXIudjEuRXZlbnQSEAoIcmV2aXNpb24YAiABKAQSEAoIc25hcHNob3QYAyABKAgSDAoEbW9yZRgEIAEoCCLRAQoFRXZlbnQSIgoEdHlwZRgBIAEoDjIULm11c3Rlci52MS5FdmVudFR5cGUSJQoIaW5zdGFuY2UYAiABKAsyEy5tdXN0ZXIudjEuSW5zdGFuY2USMAoPcHJldmlvdXNfaGVhbHRoGAMgASgOMhcubXVzdGVyLnYxLkhlYWx0aFN0YXR1cxIQCghyZXZpc2lvbhgEIAEoBBIoCgR0aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdyZW1vdmVkGAYgASgIIg8KDVN0YXR1c1JlcXVlc3QilwQKDlN0YXR1c1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSLgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGdXB0aW1lGAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHJldmlzaW9uGAQgASgEEhAKCHNlcnZpY2VzGAUgASgNEhEKCWluc3RhbmNlcxgGIAEoDRIPCgdoZWFsdGh5GAcgASgNEhAKCGRlZ3JhZGVkGAggASgNEhEKCXVuaGVhbHRoeRgJIAEoDRIQCgh3YXRjaGVycxgKIAEoDRIQCghkYXRhX2RpchgLIAEoCRIWCg5kYXRhX2Rpcl9ieXRlcxgMIAEoBBITCgtleHBpcnlfaGVsZBgNIAEoCBIYChBzaWxlbnRfaW5zdGFuY2VzGA4gASgNEhwKFGV4cGlyeV9ob2xkX3JlbGVhc2VkGA8gASgIEg8KB2NvbW1pdHMYECABKAQSGQoRY29tbWl0dGVkX2NoYW5nZXMYESABKAQSFgoOcmVzaWRlbnRfYnl0ZXMYEiABKAQSFQoNd3JpdGVfZmFpbHVyZRgTIAEoCRI3ChN3cml0ZV9mYWlsaW5nX3NpbmNlGBQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdkcmFpbmVkGBUgASgNIhoKGFJlbGVhc2VFeHBpcnlIb2xkUmVxdWVzdCItChlSZWxlYXNlRXhwaXJ5SG9sZFJlc3BvbnNlEhAKCHdhc19oZWxkGAEgASgIKoEBCgxIZWFsdGhTdGF0dXMSHQoZSEVBTFRIX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUhFQUxUSF9TVEFUVVNfSEVBTFRIWRABEhoKFkhFQUxUSF9TVEFUVVNfREVHUkFERUQQAhIbChdIRUFMVEhfU1RBVFVTX1VOSEVBTFRIWRADKswBCglFdmVudFR5cGUSGgoWRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhkKFUVWRU5UX1RZUEVfUkVHSVNURVJFRBABEhYKEkVWRU5UX1RZUEVfVVBEQVRFRBACEh0KGUVWRU5UX1RZUEVfSEVBTFRIX0NIQU5HRUQQAxIbChdFVkVOVF9UWVBFX0RFUkVHSVNURVJFRBAEEhYKEkVWRU5UX1RZUEVfRVhQSVJFRBAFEhwKGEVWRU5UX1RZUEVfRFJBSU5fQ0hBTkdFRBAGMpMFCg9SZWdpc3RyeVNlcnZpY2USQwoIUmVnaXN0ZXISGi5tdXN0ZXIudjEuUmVnaXN0ZXJSZXF1ZXN0GhsubXVzdGVyLnYxLlJlZ2lzdGVyUmVzcG9uc2USRgoJSGVhcnRiZWF0EhsubXVzdGVyLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHC5tdXN0ZXIudjEuSGVhcnRiZWF0UmVzcG9uc2USSQoKRGVyZWdpc3RlchIcLm11c3Rlci52MS5EZXJlZ2lzdGVyUmVxdWVzdBodLm11c3Rlci52MS5EZXJlZ2lzdGVyUmVzcG9uc2USSAoIRGlzY292ZXISGi5tdXN0ZXIudjEuRGlzY292ZXJSZXF1ZXN0GhsubXVzdGVyLnYxLkRpc2NvdmVyUmVzcG9uc2UiA5ACARI8CgVXYXRjaBIXLm11c3Rlci52MS5XYXRjaFJlcXVlc3QaGC5tdXN0ZXIudjEuV2F0Y2hSZXNwb25zZTABEkIKBlN0YXR1cxIYLm11c3Rlci52MS5TdGF0dXNSZXF1ZXN0GhkubXVzdGVyLnYxLlN0YXR1c1Jlc3BvbnNlIgOQAgESOgoFRHJhaW4SFy5tdXN0ZXIudjEuRHJhaW5SZXF1ZXN0GhgubXVzdGVyLnYxLkRyYWluUmVzcG9uc2USQAoHVW5kcmFpbhIZLm11c3Rlci52MS5VbmRyYWluUmVxdWVzdBoaLm11c3Rlci52MS5VbmRyYWluUmVzcG9uc2USXgoRUmVsZWFzZUV4cGlyeUhvbGQSIy5tdXN0ZXIudjEuUmVsZWFzZUV4cGlyeUhvbGRSZXF1ZXN0GiQubXVzdGVyLnYxLlJlbGVhc2VFeHBpcnlIb2xkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Instance is one running copy of a service.
@@ -124,6 +124,14 @@ export type Instance = Message<"muster.v1.Instance"> & {
    * @generated from field: uint64 revision = 15;
    */
   revision: bigint;
+
+  /**
+   * Set while an operator has drained the instance (see Drain); absent while
+   * it is in discovery.
+   *
+   * @generated from field: muster.v1.Drain drain = 16;
+   */
+  drain?: Drain | undefined;
 };
 
 /**
@@ -132,6 +140,34 @@ export type Instance = Message<"muster.v1.Instance"> & {
  */
 export const InstanceSchema: GenMessage<Instance> = /*@__PURE__*/
   messageDesc(file_muster_v1_registry, 0);
+
+/**
+ * Drain says why and since when an instance is out of discovery.
+ *
+ * @generated from message muster.v1.Drain
+ */
+export type Drain = Message<"muster.v1.Drain"> & {
+  /**
+   * The operator's words, such as "debugging a memory leak"; may be empty.
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * When the instance was first drained; a new reason keeps the time.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 2;
+   */
+  since?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message muster.v1.Drain.
+ * Use `create(DrainSchema)` to create a new message.
+ */
+export const DrainSchema: GenMessage<Drain> = /*@__PURE__*/
+  messageDesc(file_muster_v1_registry, 1);
 
 /**
  * @generated from message muster.v1.RegisterRequest
@@ -148,7 +184,7 @@ export type RegisterRequest = Message<"muster.v1.RegisterRequest"> & {
  * Use `create(RegisterRequestSchema)` to create a new message.
  */
 export const RegisterRequestSchema: GenMessage<RegisterRequest> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 1);
+  messageDesc(file_muster_v1_registry, 2);
 
 /**
  * @generated from message muster.v1.RegisterResponse
@@ -174,7 +210,7 @@ export type RegisterResponse = Message<"muster.v1.RegisterResponse"> & {
  * Use `create(RegisterResponseSchema)` to create a new message.
  */
 export const RegisterResponseSchema: GenMessage<RegisterResponse> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 2);
+  messageDesc(file_muster_v1_registry, 3);
 
 /**
  * @generated from message muster.v1.HeartbeatRequest
@@ -203,7 +239,7 @@ export type HeartbeatRequest = Message<"muster.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 3);
+  messageDesc(file_muster_v1_registry, 4);
 
 /**
  * @generated from message muster.v1.HeartbeatResponse
@@ -226,6 +262,14 @@ export type HeartbeatResponse = Message<"muster.v1.HeartbeatResponse"> & {
    * @generated from field: uint64 revision = 3;
    */
   revision: bigint;
+
+  /**
+   * The instance is drained: an agent may stop taking new work until it is
+   * undrained.
+   *
+   * @generated from field: bool drained = 4;
+   */
+  drained: boolean;
 };
 
 /**
@@ -233,7 +277,7 @@ export type HeartbeatResponse = Message<"muster.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 4);
+  messageDesc(file_muster_v1_registry, 5);
 
 /**
  * @generated from message muster.v1.DeregisterRequest
@@ -255,7 +299,7 @@ export type DeregisterRequest = Message<"muster.v1.DeregisterRequest"> & {
  * Use `create(DeregisterRequestSchema)` to create a new message.
  */
 export const DeregisterRequestSchema: GenMessage<DeregisterRequest> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 5);
+  messageDesc(file_muster_v1_registry, 6);
 
 /**
  * @generated from message muster.v1.DeregisterResponse
@@ -272,7 +316,112 @@ export type DeregisterResponse = Message<"muster.v1.DeregisterResponse"> & {
  * Use `create(DeregisterResponseSchema)` to create a new message.
  */
 export const DeregisterResponseSchema: GenMessage<DeregisterResponse> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 6);
+  messageDesc(file_muster_v1_registry, 7);
+
+/**
+ * @generated from message muster.v1.DrainRequest
+ */
+export type DrainRequest = Message<"muster.v1.DrainRequest"> & {
+  /**
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * Why, for the people who see it in `muster ls`; at most 256 characters.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message muster.v1.DrainRequest.
+ * Use `create(DrainRequestSchema)` to create a new message.
+ */
+export const DrainRequestSchema: GenMessage<DrainRequest> = /*@__PURE__*/
+  messageDesc(file_muster_v1_registry, 8);
+
+/**
+ * @generated from message muster.v1.DrainResponse
+ */
+export type DrainResponse = Message<"muster.v1.DrainResponse"> & {
+  /**
+   * The instance as stored, drained.
+   *
+   * @generated from field: muster.v1.Instance instance = 1;
+   */
+  instance?: Instance | undefined;
+
+  /**
+   * The revision of this change, or the instance's revision when it was
+   * already drained with this reason.
+   *
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message muster.v1.DrainResponse.
+ * Use `create(DrainResponseSchema)` to create a new message.
+ */
+export const DrainResponseSchema: GenMessage<DrainResponse> = /*@__PURE__*/
+  messageDesc(file_muster_v1_registry, 9);
+
+/**
+ * @generated from message muster.v1.UndrainRequest
+ */
+export type UndrainRequest = Message<"muster.v1.UndrainRequest"> & {
+  /**
+   * @generated from field: string service = 1;
+   */
+  service: string;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message muster.v1.UndrainRequest.
+ * Use `create(UndrainRequestSchema)` to create a new message.
+ */
+export const UndrainRequestSchema: GenMessage<UndrainRequest> = /*@__PURE__*/
+  messageDesc(file_muster_v1_registry, 10);
+
+/**
+ * @generated from message muster.v1.UndrainResponse
+ */
+export type UndrainResponse = Message<"muster.v1.UndrainResponse"> & {
+  /**
+   * The instance as stored, back in discovery.
+   *
+   * @generated from field: muster.v1.Instance instance = 1;
+   */
+  instance?: Instance | undefined;
+
+  /**
+   * The revision of this change, or the instance's revision when it was not
+   * drained.
+   *
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message muster.v1.UndrainResponse.
+ * Use `create(UndrainResponseSchema)` to create a new message.
+ */
+export const UndrainResponseSchema: GenMessage<UndrainResponse> = /*@__PURE__*/
+  messageDesc(file_muster_v1_registry, 11);
 
 /**
  * @generated from message muster.v1.DiscoverRequest
@@ -320,6 +469,13 @@ export type DiscoverRequest = Message<"muster.v1.DiscoverRequest"> & {
    * @generated from field: bool include_unhealthy = 6;
    */
   includeUnhealthy: boolean;
+
+  /**
+   * Include drained instances (see Drain). By default they do not match.
+   *
+   * @generated from field: bool include_drained = 7;
+   */
+  includeDrained: boolean;
 };
 
 /**
@@ -327,7 +483,7 @@ export type DiscoverRequest = Message<"muster.v1.DiscoverRequest"> & {
  * Use `create(DiscoverRequestSchema)` to create a new message.
  */
 export const DiscoverRequestSchema: GenMessage<DiscoverRequest> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 7);
+  messageDesc(file_muster_v1_registry, 12);
 
 /**
  * @generated from message muster.v1.DiscoverResponse
@@ -351,7 +507,7 @@ export type DiscoverResponse = Message<"muster.v1.DiscoverResponse"> & {
  * Use `create(DiscoverResponseSchema)` to create a new message.
  */
 export const DiscoverResponseSchema: GenMessage<DiscoverResponse> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 8);
+  messageDesc(file_muster_v1_registry, 13);
 
 /**
  * @generated from message muster.v1.WatchRequest
@@ -396,6 +552,11 @@ export type WatchRequest = Message<"muster.v1.WatchRequest"> & {
    * @generated from field: uint64 since_revision = 7;
    */
   sinceRevision: bigint;
+
+  /**
+   * @generated from field: bool include_drained = 8;
+   */
+  includeDrained: boolean;
 };
 
 /**
@@ -403,7 +564,7 @@ export type WatchRequest = Message<"muster.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 9);
+  messageDesc(file_muster_v1_registry, 14);
 
 /**
  * @generated from message muster.v1.WatchResponse
@@ -446,7 +607,7 @@ export type WatchResponse = Message<"muster.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 10);
+  messageDesc(file_muster_v1_registry, 15);
 
 /**
  * @generated from message muster.v1.Event
@@ -494,7 +655,7 @@ export type Event = Message<"muster.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 11);
+  messageDesc(file_muster_v1_registry, 16);
 
 /**
  * @generated from message muster.v1.StatusRequest
@@ -507,7 +668,7 @@ export type StatusRequest = Message<"muster.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 12);
+  messageDesc(file_muster_v1_registry, 17);
 
 /**
  * @generated from message muster.v1.StatusResponse
@@ -639,6 +800,13 @@ export type StatusResponse = Message<"muster.v1.StatusResponse"> & {
    * @generated from field: google.protobuf.Timestamp write_failing_since = 20;
    */
   writeFailingSince?: Timestamp | undefined;
+
+  /**
+   * Drained instances, of any health (see Drain).
+   *
+   * @generated from field: uint32 drained = 21;
+   */
+  drained: number;
 };
 
 /**
@@ -646,7 +814,7 @@ export type StatusResponse = Message<"muster.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 13);
+  messageDesc(file_muster_v1_registry, 18);
 
 /**
  * @generated from message muster.v1.ReleaseExpiryHoldRequest
@@ -659,7 +827,7 @@ export type ReleaseExpiryHoldRequest = Message<"muster.v1.ReleaseExpiryHoldReque
  * Use `create(ReleaseExpiryHoldRequestSchema)` to create a new message.
  */
 export const ReleaseExpiryHoldRequestSchema: GenMessage<ReleaseExpiryHoldRequest> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 14);
+  messageDesc(file_muster_v1_registry, 19);
 
 /**
  * @generated from message muster.v1.ReleaseExpiryHoldResponse
@@ -678,7 +846,7 @@ export type ReleaseExpiryHoldResponse = Message<"muster.v1.ReleaseExpiryHoldResp
  * Use `create(ReleaseExpiryHoldResponseSchema)` to create a new message.
  */
 export const ReleaseExpiryHoldResponseSchema: GenMessage<ReleaseExpiryHoldResponse> = /*@__PURE__*/
-  messageDesc(file_muster_v1_registry, 15);
+  messageDesc(file_muster_v1_registry, 20);
 
 /**
  * HealthStatus is an instance's health as the registry sees it.
@@ -757,6 +925,13 @@ export enum EventType {
    * @generated from enum value: EVENT_TYPE_EXPIRED = 5;
    */
   EXPIRED = 5,
+
+  /**
+   * Drained, undrained, or drained again with another reason.
+   *
+   * @generated from enum value: EVENT_TYPE_DRAIN_CHANGED = 6;
+   */
+  DRAIN_CHANGED = 6,
 }
 
 /**
@@ -835,6 +1010,33 @@ export const RegistryService: GenService<{
     methodKind: "unary";
     input: typeof StatusRequestSchema;
     output: typeof StatusResponseSchema;
+  },
+  /**
+   * Drain takes an instance out of discovery without stopping it: Discover
+   * (unless include_drained), DNS, the health service and grpc-js channels
+   * leave it out, and watchers see it leave. It stays registered: its
+   * heartbeats keep it alive, and neither they nor a Register of the same
+   * (service, id) undo the drain; only Undrain, Deregister or expiry do.
+   * Draining again with another reason changes the reason. NOT_FOUND for an
+   * unknown instance.
+   *
+   * @generated from rpc muster.v1.RegistryService.Drain
+   */
+  drain: {
+    methodKind: "unary";
+    input: typeof DrainRequestSchema;
+    output: typeof DrainResponseSchema;
+  },
+  /**
+   * Undrain puts a drained instance back into discovery. An instance that is
+   * not drained is left as it is.
+   *
+   * @generated from rpc muster.v1.RegistryService.Undrain
+   */
+  undrain: {
+    methodKind: "unary";
+    input: typeof UndrainRequestSchema;
+    output: typeof UndrainResponseSchema;
   },
   /**
    * ReleaseExpiryHold overrides mass-expiry protection: silent instances

@@ -10,7 +10,7 @@ export function backupCommand(): Command {
   ])
     .argument("<file>", "where to write the backup (JSON)")
     .action(async (file: string, flags: RegistryFlags) => {
-      const found = await callRegistry(flags, (client, options) => client.discover({ includeUnhealthy: true }, options));
+      const found = await callRegistry(flags, (client, options) => client.discover({ includeUnhealthy: true, includeDrained: true }, options));
       await writeBackup(file, found.instances, found.revision);
       print(`backed up ${found.instances.length} instances at revision ${found.revision} to ${file}`);
     });

@@ -10,7 +10,7 @@ type Format = "table" | "wide" | "json";
 /** `muster ls [SERVICE]`: the matching instances, as a table or JSON. */
 export function lsCommand(): Command {
   return withFilterFlags(
-    clientCommand("ls", "list instances (HEALTHY and DEGRADED unless --all)", [
+    clientCommand("ls", "list instances (HEALTHY and DEGRADED, not drained, unless --all)", [
       "muster ls",
       "muster ls payments --selector 'env=prod' --version '>=1.2 <2'",
       "muster ls --all -o wide",
@@ -25,7 +25,7 @@ export function lsCommand(): Command {
         return;
       }
       if (found.instances.length === 0) {
-        process.stderr.write(`no instances match (revision ${found.revision})${flags.all === true ? "" : "; --all includes UNHEALTHY ones"}\n`);
+        process.stderr.write(`no instances match (revision ${found.revision})${flags.all === true ? "" : "; --all includes UNHEALTHY and drained ones"}\n`);
         return;
       }
       print(instanceTable(found.instances, flags.output === "wide"));
@@ -35,7 +35,7 @@ export function lsCommand(): Command {
 function instanceTable(instances: readonly Instance[], wide: boolean): string {
   const colors = colorsFor(process.stdout);
   const headers = ["SERVICE", "ID", "ADDRESS", "VERSION", "HEALTH", "LAST HEARTBEAT", "TAGS"];
-  if (wide) headers.push("ZONE", "WEIGHT", "LABELS", "CAPABILITIES", "REVISION");
+  if (wide) headers.push("ZONE", "WEIGHT", "LABELS", "CAPABILITIES", "REVISION", "DRAIN REASON");
   const now = Date.now();
   const rows = instances.map((instance) => {
     const row: Cell[] = [
@@ -43,13 +43,13 @@ function instanceTable(instances: readonly Instance[], wide: boolean): string {
       instance.id,
       instance.address,
       instance.version || "-",
-      { text: healthName(instance.health), paint: (padded) => paintHealth(colors, instance.health, padded) },
+      { text: healthName(instance.health) + (instance.drain === undefined ? "" : " (drained)"), paint: (padded) => paintHealth(colors, instance.health, padded) },
       relativeTime(instance.lastHeartbeatAt, now),
       instance.tags.join(",") || "-",
     ];
     if (wide) {
       const labels = Object.entries(instance.labels).map(([key, value]) => `${key}=${value}`);
-      row.push(instance.zone || "-", String(instance.weight), labels.join(",") || "-", instance.capabilities.join(",") || "-", String(instance.revision));
+      row.push(instance.zone || "-", String(instance.weight), labels.join(",") || "-", instance.capabilities.join(",") || "-", String(instance.revision), instance.drain?.reason || "-");
     }
     return row;
   });

@@ -10,25 +10,28 @@ interface ServiceCounts {
   healthy: number;
   degraded: number;
   unhealthy: number;
+  /** Of any health. */
+  drained: number;
 }
 
 /** `muster services`: each service with its instance counts by health. */
 export function servicesCommand(): Command {
-  return clientCommand("services", "list services with their instance counts by health", ["muster services", "muster services -o json"])
+  return clientCommand("services", "list services with their instance counts by health, and how many are drained", ["muster services", "muster services -o json"])
     .addOption(outputOption(["table", "json"], "table"))
     .action(async (flags: RegistryFlags & { output: "table" | "json" }) => {
-      const found = await callRegistry(flags, (client, options) => client.discover({ includeUnhealthy: true }, options));
+      const found = await callRegistry(flags, (client, options) => client.discover({ includeUnhealthy: true, includeDrained: true }, options));
       const byService = new Map<string, ServiceCounts>();
       for (const instance of found.instances) {
         let counts = byService.get(instance.service);
         if (counts === undefined) {
-          counts = { service: instance.service, instances: 0, healthy: 0, degraded: 0, unhealthy: 0 };
+          counts = { service: instance.service, instances: 0, healthy: 0, degraded: 0, unhealthy: 0, drained: 0 };
           byService.set(instance.service, counts);
         }
         counts.instances++;
         if (instance.health === HealthStatus.HEALTHY) counts.healthy++;
         else if (instance.health === HealthStatus.DEGRADED) counts.degraded++;
         else counts.unhealthy++;
+        if (instance.drain !== undefined) counts.drained++;
       }
       const services = [...byService.values()];
       if (flags.output === "json") {
@@ -43,8 +46,8 @@ export function servicesCommand(): Command {
       const count = (value: number, paint: (text: string) => string) => ({ text: String(value), paint: (padded: string) => (value > 0 ? paint(padded) : padded) });
       print(
         renderTable(
-          ["SERVICE", "INSTANCES", "HEALTHY", "DEGRADED", "UNHEALTHY"],
-          services.map((s) => [s.service, String(s.instances), count(s.healthy, colors.green), count(s.degraded, colors.yellow), count(s.unhealthy, colors.red)]),
+          ["SERVICE", "INSTANCES", "HEALTHY", "DEGRADED", "UNHEALTHY", "DRAINED"],
+          services.map((s) => [s.service, String(s.instances), count(s.healthy, colors.green), count(s.degraded, colors.yellow), count(s.unhealthy, colors.red), count(s.drained, colors.magenta)]),
         ),
       );
     });

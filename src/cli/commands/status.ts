@@ -24,7 +24,7 @@ export function statusCommand(): Command {
         ["uptime", uptime],
         ["revision", String(status.revision)],
         ["services", String(status.services)],
-        ["instances", `${status.instances} (${colors.green(`${status.healthy} healthy`)}, ${colors.yellow(`${status.degraded} degraded`)}, ${colors.red(`${status.unhealthy} unhealthy`)})`],
+        ["instances", `${status.instances} (${colors.green(`${status.healthy} healthy`)}, ${colors.yellow(`${status.degraded} degraded`)}, ${colors.red(`${status.unhealthy} unhealthy`)}; ${status.drained} drained)`],
         ["watchers", String(status.watchers)],
         ["expiry", expiryLine(colors, status)],
         ["writes", writesLine(colors, status)],

@@ -59,7 +59,9 @@ function eventLine(colors: Colors, event: Event, snapshot: boolean): string {
     ? paintHealth(colors, health)
     : `${paintHealth(colors, event.previousHealth)} -> ${paintHealth(colors, health)}`;
   const name = `${instance?.service ?? "?"}/${instance?.id ?? "?"}`;
+  const drain = instance?.drain === undefined ? "" : ` drained${instance.drain.reason === "" ? "" : `: ${instance.drain.reason}`}`;
+  const undrained = event.type === EventType.DRAIN_CHANGED && drain === "" ? " undrained" : "";
   const gone = event.removed ? colors.dim(" (left the view)") : "";
-  return `${colors.dim(time)}  ${type.padEnd(14)}  ${name}  ${change}  ${colors.dim(`rev ${event.revision}`)}${gone}`;
+  return `${colors.dim(time)}  ${type.padEnd(14)}  ${name}  ${change}${drain}${undrained}  ${colors.dim(`rev ${event.revision}`)}${gone}`;
 }
 
