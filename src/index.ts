@@ -6,6 +6,7 @@ export { createRegistryClient, defaultRegistryUrl, type RegistryClient, type Reg
 export { RegistryAgent, type AgentOptions, type AgentState, type AgentStateChange } from "./client/agent.js";
 export { RegistryWatcher, type WatchFilter, type WatchUpdate, type WatcherOptions } from "./client/watcher.js";
 export type { BackoffOptions } from "./client/backoff.js";
+export { grpcProbe, httpProbe, probeOnce, reportProbedHealth, tcpProbe, type HealthCheckOptions, type Probe, type ProbeResult } from "./client/health-probe.js";
 export { startRegistryServer, ListenError, type ListenErrorCode, type RegistryServerOptions, type RunningRegistry, type TlsCredentials } from "./server/registry-server.js";
 export { parseAccessTokens, type AccessRole, type AccessTokens } from "./server/access-tokens.js";
 export type { CorsPolicy } from "./server/cors.js";

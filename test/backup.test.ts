@@ -1,7 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import { grpcClient } from "./support/clients.js";
 import { MusterProcess } from "./support/registry-process.js";
@@ -12,6 +12,7 @@ describe("muster backup and restore", () => {
   it("round-trips every instance and the revision through a file, taken while serving", async () => {
     const folder = await tempDataDir();
     const source = MusterProcess.serve({ MUSTER_DATA_DIR: join(folder, "source") });
+    onTestFinished(() => source.kill("SIGTERM").then(() => undefined));
     const url = await source.ready();
     const client = grpcClient(url);
     const ttl = durationFromMs(600_000);
