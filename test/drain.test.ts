@@ -16,7 +16,7 @@ import { grpcJsClient } from "./support/grpc-js-client.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 import { WatchReader } from "./support/watch-reader.js";
-import { echoBackend, EchoClient, who } from "./support/echo-backend.js";
+import { answeredBy, echoBackend, EchoClient } from "./support/echo-backend.js";
 
 // Drain takes an instance out of discovery while it keeps running and heartbeating, the way Consul's
 // maintenance mode and Eureka's OUT_OF_SERVICE do, until an operator undrains it.
@@ -240,15 +240,3 @@ describe("Drain and Undrain", () => {
     expect((await client.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["a", "b"]);
   });
 });
-
-/** The backends that answer 20 calls in a row, once that set is `expected` (the channel follows the registry's Watch), within 5 s. */
-async function answeredBy(channel: grpc.Client, expected: readonly string[]): Promise<string[]> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const seen = new Set<string>();
-    for (let call = 0; call < 20; call++) seen.add(await who(channel));
-    const names = [...seen].sort();
-    if (names.join() === expected.join() || Date.now() > deadline) return names;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

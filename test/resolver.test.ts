@@ -4,12 +4,12 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { RegistryAgent } from "../src/client/agent.js";
 import { registerMusterResolver } from "../src/client/grpc-js-resolver.js";
 import { createRegistryClient } from "../src/client/registry-client.js";
-import { EventType } from "../gen/muster/v1/registry_pb.js";
+import { EventType, HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import { parseAccessTokens } from "../src/server/access-tokens.js";
 import { TestRegistry } from "./support/test-registry.js";
 import { tlsPem } from "./support/tls-fixtures.js";
 import { WatchReader } from "./support/watch-reader.js";
-import { echoBackend as backend, EchoClient, who } from "./support/echo-backend.js";
+import { answeredBy, echoBackend as backend, EchoClient, who } from "./support/echo-backend.js";
 
 async function calls(client: grpc.Client, count: number): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
@@ -77,6 +77,34 @@ describe("the muster: resolver for @grpc/grpc-js", () => {
     const error = await who(empty).catch((e: unknown) => e as grpc.ServiceError);
     expect(error).toMatchObject({ code: grpc.status.UNAVAILABLE });
     expect((error as grpc.ServiceError).details).toContain("no healthy instances of nobody");
+  });
+
+  it("keeps calls in the caller's zone while it has instances taking traffic, and fails over to every zone when it has none", async () => {
+    const server = await TestRegistry.start();
+    const registry = createRegistryClient({ baseUrl: server.url });
+    const ttl = durationFromMs(60_000);
+    for (const [id, zone] of [["a", "eu-1a"], ["b", "eu-1a"], ["c", "eu-1b"]] as const) {
+      await registry.register({ instance: { service: "zoned", id, zone, address: await backend(id), ttl } });
+    }
+    const host = new URL(server.url).host;
+    const local = new EchoClient(`muster://${host}/zoned?zone=eu-1a`, grpc.credentials.createInsecure());
+    onTestFinished(() => local.close());
+    await warmUp(local, ["a", "b"]);
+    expect(await calls(local, 20)).toEqual({ a: 10, b: 10 });
+
+    await registry.drain({ service: "zoned", id: "a" });
+    expect(await answeredBy(local, ["b"])).toEqual(["b"]);
+    await registry.heartbeat({ service: "zoned", id: "b", status: HealthStatus.UNHEALTHY });
+    expect(await answeredBy(local, ["c"])).toEqual(["c"]);
+    await registry.undrain({ service: "zoned", id: "a" });
+    expect(await answeredBy(local, ["a"])).toEqual(["a"]);
+
+    // The option sets the zone of every target that names none.
+    registerMusterResolver({ zone: "eu-1b" });
+    onTestFinished(() => registerMusterResolver());
+    const other = new EchoClient(`muster://${host}/zoned`, grpc.credentials.createInsecure());
+    onTestFinished(() => other.close());
+    expect(await calls(other, 10)).toEqual({ c: 10 });
   });
 
   it("reaches a registry that serves TLS and requires a token, with the client options it is given", { timeout: 15_000 }, async () => {

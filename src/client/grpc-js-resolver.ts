@@ -8,6 +8,12 @@ export interface MusterResolverOptions {
   readonly registry?: string;
   /** How to reach the registry, such as its `token` or the `ca` of its certificate. Default: the client's defaults. */
   readonly client?: Omit<RegistryClientOptions, "baseUrl">;
+  /**
+   * The caller's zone: calls go only to instances in it while it has any
+   * taking traffic, and to all of them when it has none (a target's
+   * `?zone=` overrides it). Default none: every zone alike.
+   */
+  readonly zone?: string;
 }
 
 /** Round robin, so calls spread over every healthy instance rather than sticking to the first. */
@@ -21,7 +27,10 @@ const maxWeightedEntries = 100;
  * for `muster:///payments` (or `muster://registry-host:6878/payments`, or
  * `muster:///payments?selector=env%3Dprod`) spreads calls round robin over
  * the HEALTHY and DEGRADED instances of payments, in proportion to their
- * weights, and follows every health change live through Watch.
+ * weights, and follows every health change live through Watch. With a zone
+ * (`?zone=eu-west-1a`, or the `zone` option), calls stay in that zone while
+ * it has instances taking traffic, and fail over to every zone when it has
+ * none, as cross-zone traffic costs latency and money.
  */
 export function registerMusterResolver(options: MusterResolverOptions = {}): void {
   const defaultRegistry = options.registry ?? defaultRegistryUrl;
@@ -34,9 +43,9 @@ export function registerMusterResolver(options: MusterResolverOptions = {}): voi
       target: experimental.GrpcUri,
       private readonly listener: experimental.ResolverListener,
     ) {
-      const { service, selector, registry } = parseTarget(target, defaultRegistry);
+      const { service, selector, registry, zone } = parseTarget(target, defaultRegistry);
       this.watcher = new RegistryWatcher(createRegistryClient({ ...options.client, baseUrl: registry }), { service, selector });
-      void this.follow(service);
+      void this.follow(service, zone ?? options.zone);
     }
 
     static getDefaultAuthority(target: experimental.GrpcUri): string {
@@ -52,11 +61,13 @@ export function registerMusterResolver(options: MusterResolverOptions = {}): voi
       this.watcher.close();
     }
 
-    private async follow(service: string): Promise<void> {
+    private async follow(service: string, zone: string | undefined): Promise<void> {
       try {
         for await (const update of this.watcher) {
           if (update.events.length === 0 && !update.snapshot) continue;
-          const endpoints = weightedEndpoints([...this.watcher.view.values()]);
+          const serving = [...this.watcher.view.values()];
+          const local = zone === undefined ? [] : serving.filter((instance) => instance.zone === zone);
+          const endpoints = weightedEndpoints(local.length > 0 ? local : serving);
           this.latest = { endpoints, service };
           this.report(endpoints, service);
         }
@@ -77,11 +88,11 @@ export function registerMusterResolver(options: MusterResolverOptions = {}): voi
   experimental.registerResolver("muster", MusterResolver);
 }
 
-function parseTarget(target: experimental.GrpcUri, defaultRegistry: string): { service: string; selector: string; registry: string } {
+function parseTarget(target: experimental.GrpcUri, defaultRegistry: string): { service: string; selector: string; registry: string; zone: string | undefined } {
   const url = new URL(`muster://x/${target.path.replace(/^\//, "")}`);
   // A registry named in the target is reached as the default one is, over http or https.
   const registry = target.authority === undefined || target.authority === "" ? defaultRegistry : `${new URL(defaultRegistry).protocol}//${target.authority}`;
-  return { service: url.pathname.slice(1), selector: url.searchParams.get("selector") ?? "", registry };
+  return { service: url.pathname.slice(1), selector: url.searchParams.get("selector") ?? "", registry, zone: url.searchParams.get("zone") ?? undefined };
 }
 
 /**

@@ -28,3 +28,15 @@ export function who(client: grpc.Client): Promise<string> {
     );
   });
 }
+
+/** The backends that answer 20 calls in a row, once that set is `expected` (the channel follows the registry's Watch), within 5 s. */
+export async function answeredBy(channel: grpc.Client, expected: readonly string[]): Promise<string[]> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const seen = new Set<string>();
+    for (let call = 0; call < 20; call++) seen.add(await who(channel));
+    const names = [...seen].sort();
+    if (names.join() === expected.join() || Date.now() > deadline) return names;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
