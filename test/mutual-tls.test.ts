@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import http2 from "node:http2";
+import https from "node:https";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
@@ -58,6 +60,19 @@ describe("a registry that requires client certificates", () => {
     expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
   });
 
+  it("serves /metrics and /prometheus/targets to a scraper with a certificate, over HTTP/1.1 and HTTP/2, and refuses one without", async () => {
+    const server = await TestRegistry.start({ tls: { cert, key, clientCa }, metrics: true });
+    for (const path of ["/metrics", "/prometheus/targets"]) {
+      const scraped = await httpsGet(`${server.url}${path}`, { ca, cert: clientCert, key: clientKey });
+      expect([path, scraped.status]).toEqual([path, 200]);
+      expect([path, (await http2Get(server.url, path, { ca, cert: clientCert, key: clientKey })).status]).toEqual([path, 200]);
+      const refused = await httpsGet(`${server.url}${path}`, { ca });
+      expect([path, refused.status, refused.body.startsWith(required)]).toEqual([path, 401, true]);
+      const stranger = await http2Get(server.url, path, { ca, cert: strangerCert, key: strangerKey });
+      expect([path, stranger.status]).toEqual([path, 401]);
+    }
+  });
+
   it("takes a rotated client CA on reload, and no reload can turn client certificates on or off", async () => {
     const server = await TestRegistry.start({ tls: { cert, key, clientCa } });
     expect(() => server.reload({ tls: { cert, key } })).toThrow("reload replaces only the access tokens, TLS certificate and client CA the registry was started with");
@@ -95,3 +110,28 @@ describe("muster serve --tls-client-ca", () => {
     expect([notACa.code, notACa.stderr.trim()]).toEqual([1, expect.stringMatching(/^muster: cannot serve TLS: the client CA is not a PEM certificate \(/)]);
   });
 });
+
+/** GET over HTTPS/1.1 with the given TLS options, as a Prometheus scrape with a tls_config. */
+function httpsGet(url: string, options: https.RequestOptions): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    https.get(url, { ...options, agent: false }, (response) => {
+      let body = "";
+      response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+    }).on("error", reject);
+  });
+}
+
+/** GET over HTTP/2 with TLS. */
+function http2Get(url: string, path: string, options: http2.SecureClientSessionOptions): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url, options);
+    session.on("error", reject);
+    const request = session.request({ ":path": path });
+    request.on("response", (headers) => {
+      resolve({ status: Number(headers[":status"]) });
+      session.close();
+    });
+    request.on("error", reject);
+    request.resume();
+  });
+}

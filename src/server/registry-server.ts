@@ -23,6 +23,7 @@ import { grpcFastPath } from "./grpc-fast-path.js";
 import { healthServiceImpl } from "./health-service.js";
 import { registryMetrics } from "./metrics.js";
 import { metricsLayer } from "./metrics-endpoint.js";
+import { prometheusTargetsLayer } from "./prometheus-targets.js";
 import { reflectionServices } from "./reflection-service.js";
 import { registryLogHooks } from "./registry-log-hooks.js";
 import { registryServiceImpl } from "./registry-service.js";
@@ -114,8 +115,9 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
   const withMetrics = metrics === undefined ? (handler: DualHandler) => handler : metricsLayer(metrics, access);
+  const withTargets = prometheusTargetsLayer(registry, access);
   const server = new DualProtocolServer(
-    withMetrics(withCors(
+    withTargets(withMetrics(withCors(
       connectNodeAdapter({
         routes: (router) =>
           router
@@ -129,7 +131,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
         // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
         jsonOptions: { ignoreUnknownFields: false },
       }),
-    )),
+    ))),
     grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], {
       logger,
       readMaxBytes,
