@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HealthStatus, type DiscoverResponse } from "../gen/muster/v1/registry_pb.js";
 import { AnswerCache } from "../src/domain/answer-cache.js";
-import type { FilterSpec } from "../src/domain/filter.js";
+import { everyInstance, type FilterSpec } from "../src/domain/filter.js";
 import type { InstanceRecord } from "../src/domain/instance.js";
 import { FakeClock } from "./support/fake-clock.js";
 import { TestRegistry } from "./support/test-registry.js";
@@ -107,7 +107,7 @@ describe("Discover's reused answers", () => {
 
   it("keeps the newest answers within its limits of answers and of instances in all", () => {
     const cache = new AnswerCache({ answers: 2, instances: 3 });
-    const spec = (service: string): FilterSpec => ({ service, selector: "", tags: [], version: "", capability: "", includeUnhealthy: false, includeDrained: false });
+    const spec = (service: string): FilterSpec => ({ ...everyInstance, service, includeUnhealthy: false, includeDrained: false });
     let computed = 0;
     const answer = (size: number) => () => {
       computed++;

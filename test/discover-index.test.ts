@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compileFilter } from "../src/domain/filter.js";
+import { compileFilter, everyInstance } from "../src/domain/filter.js";
 import { defaultLivenessPolicy } from "../src/domain/instance-spec.js";
 import { recordFromWire } from "../src/server/convert.js";
 import type { Instance } from "../gen/muster/v1/registry_pb.js";
@@ -22,7 +22,7 @@ const filter = fc.record({
 
 /** The matches a full scan finds, in Discover's order: what the index must reproduce. */
 function scanned(all: readonly Instance[], spec: { service: string; selector: string; tags: string[] }): string[] {
-  const compiled = compileFilter({ ...spec, version: "", capability: "", includeUnhealthy: true, includeDrained: true });
+  const compiled = compileFilter({ ...everyInstance, ...spec });
   return all.filter((instance) => compiled.matches(recordFromWire(instance, defaultLivenessPolicy))).map((instance) => `${instance.service}/${instance.id}`);
 }
 

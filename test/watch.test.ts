@@ -7,6 +7,7 @@ import { FakeClock } from "./support/fake-clock.js";
 import { TestRegistry } from "./support/test-registry.js";
 import { WatchReader } from "./support/watch-reader.js";
 import { summarize, WatchView } from "./support/watch-view.js";
+import { everyInstance } from "../src/domain/filter.js";
 
 const ttl = durationFromMs(10_000);
 
@@ -119,7 +120,7 @@ describe("Watch", () => {
   it("ends a watcher that stops reading with RESOURCE_EXHAUSTED and leaves the others alone", async () => {
     const server = await TestRegistry.start({ registry: { watchLimits: { snapshotChunk: 500, maxBacklog: 20 } } });
     const client = server.client();
-    const stalled = server.registry.watch({ service: "", tags: [], selector: "", version: "", capability: "", includeUnhealthy: true, includeDrained: true }, 0);
+    const stalled = server.registry.watch(everyInstance, 0);
     const reader = new WatchReader(client.watch({}));
     await reader.next();
     for (let i = 0; i < 25; i++) await register(client, "a", String(i));

@@ -25,9 +25,8 @@ export function clientCommand(name: string, description: string, examples: reado
     .addHelpText("after", `\nExamples:\n${examples.map((example) => `  $ ${example}`).join("\n")}\n`);
 }
 
-/** Runs one call against the registry with a deadline; failures become one-line CliErrors. */
-export async function callRegistry<T>(flags: RegistryFlags, call: (client: RegistryClient, options: { timeoutMs: number }) => Promise<T>): Promise<T> {
-  const client = registryClient(flags);
+/** Runs one call against the registry with a deadline, over `client` when given (one connection for many calls); failures become one-line CliErrors. */
+export async function callRegistry<T>(flags: RegistryFlags, call: (client: RegistryClient, options: { timeoutMs: number }) => Promise<T>, client = registryClient(flags)): Promise<T> {
   try {
     return await call(client, { timeoutMs: callTimeoutMs });
   } catch (error) {
@@ -48,17 +47,23 @@ export interface FilterFlags {
   readonly tag?: string[];
   readonly version?: string;
   readonly capability?: string;
+  readonly zone?: string;
   readonly all?: boolean;
 }
 
-/** The filter flags ls and watch share. */
+/** The filter flags ls and watch share: the selection flags and --all. */
 export function withFilterFlags(command: Command): Command {
+  return withSelectionFlags(command).option("-A, --all", "include UNHEALTHY and drained instances");
+}
+
+/** The flags that pick instances by what they are, whatever their health: --selector, --tag, --version, --capability, --zone. */
+export function withSelectionFlags(command: Command): Command {
   return command
     .option("-l, --selector <selector>", "label selector, such as 'env=prod,tier in (web,api)'")
     .option("--tag <tag>", "only instances with this tag (repeatable)", collect)
     .option("--version <range>", "only versions in this semver range, such as '>=1.2 <2'")
     .option("--capability <capability>", "only instances with this capability")
-    .option("-A, --all", "include UNHEALTHY and drained instances");
+    .option("--zone <zone>", "only instances in this zone");
 }
 
 export function filterFrom(service: string | undefined, flags: FilterFlags): WatchFilter {
@@ -68,6 +73,7 @@ export function filterFrom(service: string | undefined, flags: FilterFlags): Wat
     tags: flags.tag ?? [],
     version: flags.version ?? "",
     capability: flags.capability ?? "",
+    zone: flags.zone ?? "",
     includeUnhealthy: flags.all === true,
     includeDrained: flags.all === true,
   };

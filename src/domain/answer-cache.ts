@@ -39,7 +39,7 @@ export class AnswerCache {
 
   /** The cached answer to `spec` if it is still exact at `revision`, else `compute()`'s, kept for next time. */
   answer(spec: FilterSpec, revision: number, compute: () => Discovered): Discovered {
-    const key = JSON.stringify([spec.service, spec.selector, spec.version, spec.capability, spec.includeUnhealthy, spec.includeDrained, spec.tags]);
+    const key = JSON.stringify([spec.service, spec.selector, spec.version, spec.capability, spec.zone, spec.includeUnhealthy, spec.includeDrained, spec.tags]);
     const beats = this.beatsOf(spec.service);
     const cached = this.answers.get(key);
     if (cached !== undefined && cached.revision === revision && cached.beats === beats) return cached.answer;

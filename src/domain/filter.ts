@@ -3,7 +3,7 @@ import type { InstanceRecord } from "./instance.js";
 import type { IndexHint } from "./instance-index.js";
 import { parseSelector, selectorMatches, type Selector } from "./selector.js";
 import { RegistryError } from "./registry-error.js";
-import { checkServiceName, checkToken, checkListSize, limits, parseVersionRange } from "./rules.js";
+import { checkLabelValue, checkServiceName, checkToken, checkListSize, limits, parseVersionRange } from "./rules.js";
 
 /** What Discover and Watch ask for. Empty fields match everything. */
 export interface FilterSpec {
@@ -16,11 +16,16 @@ export interface FilterSpec {
   /** A semver range; instances without a version never match a range. */
   readonly version: string;
   readonly capability: string;
+  /** Empty: every zone. */
+  readonly zone: string;
   /** Default false: only HEALTHY and DEGRADED instances match. */
   readonly includeUnhealthy: boolean;
   /** Default false: drained instances do not match. */
   readonly includeDrained: boolean;
 }
+
+/** A filter every instance matches, whatever its health or drain; spread it and set what narrows. */
+export const everyInstance: FilterSpec = { service: "", tags: [], selector: "", version: "", capability: "", zone: "", includeUnhealthy: true, includeDrained: true };
 
 /**
  * A validated, pre-parsed filter, cheap to apply to many instances. As an
@@ -41,6 +46,7 @@ export function compileFilter(spec: FilterSpec): Filter {
   const selector = parseSelector("selector", spec.selector);
   const range = parseVersionRange("version", spec.version);
   if (spec.capability !== "") checkToken("capability", spec.capability);
+  if (spec.zone !== "") checkLabelValue("zone", spec.zone);
   return new CompiledFilter(spec, selector, range);
 }
 
@@ -67,6 +73,7 @@ class CompiledFilter implements Filter {
       (spec.includeDrained || instance.drain === undefined) &&
       spec.tags.every((tag) => instance.tags.includes(tag)) &&
       (spec.capability === "" || instance.capabilities.includes(spec.capability)) &&
+      (spec.zone === "" || instance.zone === spec.zone) &&
       (range === undefined || (instance.version !== "" && range.test(instance.version))) &&
       selectorMatches(this.selector, instance.labels)
     );

@@ -181,6 +181,7 @@ export function filterFromWire(request: FilterSpec): FilterSpec {
     selector: request.selector,
     version: request.version,
     capability: request.capability,
+    zone: request.zone,
     includeUnhealthy: request.includeUnhealthy,
     includeDrained: request.includeDrained,
   };

@@ -5,6 +5,7 @@ import type { Registry } from "../domain/registry.js";
 import { RegistryError } from "../domain/registry-error.js";
 import { addressName, dnsZone, readDnsName } from "./dns-names.js";
 import { parseHostPort } from "./host-port.js";
+import { everyInstance } from "../domain/filter.js";
 
 /** Response codes (RFC 1035 4.1.1), in a header's low four bits. */
 const rcode = { noError: 0, formatError: 1, nameError: 3, notImplemented: 4, refused: 5 } as const;
@@ -62,7 +63,7 @@ export function answerDnsQuery(query: DecodedPacket, registry: Registry, ttlSeco
 /** Every instance of the service (with the tag), or none for a name no service or tag can have, such as one with bytes a label may not hold. */
 function discoverOrNothing(registry: Registry, service: string, tag: string | undefined): readonly InstanceRecord[] {
   try {
-    return registry.discover({ service, tags: tag === undefined ? [] : [tag], selector: "", version: "", capability: "", includeUnhealthy: true, includeDrained: true }).instances;
+    return registry.discover({ ...everyInstance, service, tags: tag === undefined ? [] : [tag] }).instances;
   } catch (error) {
     if (error instanceof RegistryError && error.code === "invalid-argument") return [];
     throw error;

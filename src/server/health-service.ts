@@ -9,6 +9,7 @@ import {
   type HealthCheckResponse,
 } from "../../gen/grpc/health/v1/health_pb.js";
 import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
+import { everyInstance } from "../domain/filter.js";
 
 /** The names that mean "the registry itself" rather than a registered service. */
 const selfNames = new Set(["", RegistryService.typeName]);
@@ -55,7 +56,7 @@ export function healthServiceImpl(registry: Registry): ServiceImpl<typeof Health
         if (!context.signal.aborted && selfNames.has(service)) yield response(ServingStatus.NOT_SERVING);
         return;
       }
-      const stream = registry.watch({ service, tags: [], selector: "", version: "", capability: "", includeUnhealthy: true, includeDrained: true }, 0);
+      const stream = registry.watch({ ...everyInstance, service }, 0);
       const stop = () => void stream.return();
       context.signal.addEventListener("abort", stop, { once: true });
       let last: ServingStatus | undefined;

@@ -4,6 +4,7 @@ import type { Registry } from "../domain/registry.js";
 import type { AccessGuard } from "./access-guard.js";
 import type { DualHandler } from "./dual-protocol-server.js";
 import { getEndpointLayer, type EndpointAnswer } from "./get-endpoint.js";
+import { everyInstance } from "../domain/filter.js";
 
 /** Where Prometheus' `http_sd_configs` find the registry's instances. */
 export const prometheusTargetsPath = "/prometheus/targets";
@@ -20,7 +21,7 @@ interface TargetGroup {
  * here as it scrapes Consul's catalog. Every instance is a target, whatever
  * its health or drain (a failing instance is the one to watch; relabelling
  * can drop it by `__meta_muster_health`). The query takes Discover's
- * filters: `service`, `selector`, `tag` (repeated), `version`, `capability`.
+ * filters: `service`, `selector`, `tag` (repeated), `version`, `capability`, `zone`.
  */
 export function prometheusTargetsLayer(registry: Registry, access: AccessGuard | undefined): (handler: DualHandler) => DualHandler {
   return getEndpointLayer(prometheusTargetsPath, access, (query) => Promise.resolve(targetsAnswer(registry, query)));
@@ -30,13 +31,13 @@ function targetsAnswer(registry: Registry, query: URLSearchParams): EndpointAnsw
   let instances: readonly InstanceRecord[];
   try {
     instances = registry.discover({
+      ...everyInstance,
       service: query.get("service") ?? "",
       tags: query.getAll("tag"),
       selector: query.get("selector") ?? "",
       version: query.get("version") ?? "",
       capability: query.get("capability") ?? "",
-      includeUnhealthy: true,
-      includeDrained: true,
+      zone: query.get("zone") ?? "",
     }).instances;
   } catch (error) {
     if (!(error instanceof RegistryError) || error.code !== "invalid-argument") throw error;
