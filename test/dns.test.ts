@@ -142,6 +142,21 @@ describe("DNS under random input", () => {
   });
 });
 
+describe("a DNS domain of the operator's choosing", () => {
+  it("answers for it, with its SOA and its SRV targets, and refuses muster", async () => {
+    const server = await TestRegistry.start({ dns: { host: "127.0.0.1", port: 0, domain: "Svc.Example.Internal." } });
+    await server.client().register({ instance: instance("web", "a", "10.0.0.1:8080") });
+    const resolver = resolverFor(server.dnsPort ?? 0);
+    expect(await resolver.resolve4("web.service.svc.example.internal")).toEqual(["10.0.0.1"]);
+    expect((await resolver.resolveSrv("web.service.svc.example.internal")).map(({ name, port }) => `${name}:${port}`)).toEqual(["0a000001.addr.svc.example.internal:8080"]);
+    expect(await resolver.resolve4("0a000001.addr.svc.example.internal")).toEqual(["10.0.0.1"]);
+    expect((await resolver.resolveSoa("svc.example.internal")).nsname).toBe("ns.svc.example.internal");
+    expect(await dnsError(resolver.resolve4("web.service.muster"))).toBe("EREFUSED");
+    expect(await dnsError(resolver.resolve4("web.service.example.internal"))).toBe("EREFUSED");
+    expect(await dnsError(resolver.resolve4("nothing.service.svc.example.internal"))).toBe("ENOTFOUND");
+  });
+});
+
 describe("muster serve --dns-addr", () => {
   it("answers on the address it is given, and explains an address in use in one line", async () => {
     const folder = await tempDataDir();
@@ -155,5 +170,19 @@ describe("muster serve --dns-addr", () => {
     const clash = await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", join(folder, "other"), "--dns-addr", `127.0.0.1:${dnsPort}`]);
     expect([clash.code, clash.stderr.trim()]).toEqual([1, `muster: cannot answer DNS on 127.0.0.1:${dnsPort}: the address is already in use; stop the other process or set MUSTER_DNS_ADDR to a free host:port`]);
     expect((await serving.kill("SIGTERM")).code).toBe(0);
+  });
+
+  it("takes --dns-domain, and refuses one that is not a domain in one line", async () => {
+    const folder = await tempDataDir();
+    const serving = MusterProcess.serve({ MUSTER_DATA_DIR: join(folder, "data"), MUSTER_DNS_DOMAIN: "ignored.example" }, ["--dns-addr", "127.0.0.1:0", "--dns-domain", "svc.internal"]);
+    const ready = await serving.line((line) => line.includes("muster is serving"));
+    const url = (JSON.parse(ready) as { url: string }).url;
+    const dnsPort = Number((JSON.parse(ready) as { dns: string }).dns.split(":").at(-1));
+    await createRegistryClient({ baseUrl: url }).register({ instance: instance("api", "a", "10.0.0.3:80") });
+    expect(await resolverFor(dnsPort).resolve4("api.service.svc.internal")).toEqual(["10.0.0.3"]);
+    expect((await serving.kill("SIGTERM")).code).toBe(0);
+
+    const refused = await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", join(folder, "other"), "--dns-addr", "127.0.0.1:0"], { MUSTER_DNS_DOMAIN: "svc..internal" });
+    expect([refused.code, refused.stderr]).toEqual([1, 'muster: DNS domain (--dns-domain, MUSTER_DNS_DOMAIN, "dnsDomain") must be a DNS domain such as muster or svc.example.internal: dot-separated labels of letters, digits and \'-\' (got "svc..internal")\n']);
   });
 });

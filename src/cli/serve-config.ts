@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { normalizeOrigin } from "../server/cors.js";
+import { checkDnsDomain, defaultDnsDomain } from "../server/dns-names.js";
 import { parseHostPort } from "../server/host-port.js";
 import type { PeerCheckPolicy } from "../server/peer-check.js";
 import { CliError, describeFileError } from "./cli-error.js";
@@ -30,7 +31,7 @@ export interface ServeConfig {
   /** Serve Prometheus metrics at GET /metrics. */
   readonly metrics: boolean;
   /** Where to answer DNS, and the TTL of its answers; no DNS when absent. */
-  readonly dns: { readonly host: string; readonly port: number; readonly ttlSeconds: number } | undefined;
+  readonly dns: { readonly host: string; readonly port: number; readonly ttlSeconds: number; readonly domain: string } | undefined;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -58,9 +59,10 @@ export interface ServeSettings {
   metrics?: string | undefined;
   dnsAddr?: string | undefined;
   dnsTtlSeconds?: string | undefined;
+  dnsDomain?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0", dnsDomain: defaultDnsDomain };
 const settingNames = Object.keys(defaults);
 const switches: Record<string, boolean | undefined> = { on: true, true: true, "1": true, off: false, false: false, "0": false };
 
@@ -85,6 +87,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     metrics: env.MUSTER_METRICS,
     dnsAddr: env.MUSTER_DNS_ADDR,
     dnsTtlSeconds: env.MUSTER_DNS_TTL_SECONDS,
+    dnsDomain: env.MUSTER_DNS_DOMAIN,
   };
 }
 
@@ -177,7 +180,13 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   if (pick("dnsAddr") !== "") {
     const ttlSeconds = Number(pick("dnsTtlSeconds"));
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0 || ttlSeconds > 86_400) throw new CliError(`DNS TTL (dnsTtlSeconds, MUSTER_DNS_TTL_SECONDS) must be a whole number of seconds from 0 to a day (got "${pick("dnsTtlSeconds")}")`);
-    dns = { ...addressSetting("the DNS address (--dns-addr, MUSTER_DNS_ADDR)", pick("dnsAddr")), ttlSeconds };
+    let domain: string;
+    try {
+      domain = checkDnsDomain(pick("dnsDomain"));
+    } catch (error) {
+      throw new CliError(`DNS domain (--dns-domain, MUSTER_DNS_DOMAIN, "dnsDomain") ${(error as Error).message}`);
+    }
+    dns = { ...addressSetting("the DNS address (--dns-addr, MUSTER_DNS_ADDR)", pick("dnsAddr")), ttlSeconds, domain };
   }
   return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, accessTokensFile, metrics, dns };
 }

@@ -1,7 +1,22 @@
 import { isIP } from "node:net";
 
-/** The zone the registry answers for: `web.service.muster`, `canary.web.service.muster`, `0a000001.addr.muster`. */
-export const dnsZone = "muster";
+/** The domain the registry answers for unless told another: `web.service.muster`, `canary.web.service.muster`, `0a000001.addr.muster`. */
+export const defaultDnsDomain = "muster";
+
+const domainLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * A domain to answer for, such as `muster` or `svc.example.internal`, in
+ * lower case without a final dot; throws a sentence for one that is not
+ * dot-separated DNS labels (letters, digits, '-').
+ */
+export function checkDnsDomain(domain: string): string {
+  const normal = domain.toLowerCase().replace(/\.$/, "");
+  if (normal.length > 200 || !normal.split(".").every((label) => domainLabel.test(label))) {
+    throw new TypeError(`must be a DNS domain such as muster or svc.example.internal: dot-separated labels of letters, digits and '-' (got "${domain}")`);
+  }
+  return normal;
+}
 
 /** What a DNS name asks the registry for. */
 export type DnsName =
@@ -16,14 +31,15 @@ export type DnsName =
   /** Not the registry's to answer. */
   | { readonly kind: "outside" };
 
-/** Reads a queried name, in any case, with or without its final dot. */
-export function readDnsName(name: string): DnsName {
-  const labels = name.toLowerCase().replace(/\.$/, "").split(".");
-  if (labels.at(-1) !== dnsZone) return { kind: "outside" };
-  if (labels.length === 1) return { kind: "zone" };
-  const [first = "", second = "", third] = labels.slice(0, -1).reverse();
-  if (first === "service" && second !== "" && labels.length <= 4) return { kind: "service", service: second, tag: third };
-  if (first === "addr" && labels.length === 3) {
+/** Reads a queried name under `domain` (checked by checkDnsDomain), in any case, with or without its final dot. */
+export function readDnsName(name: string, domain: string): DnsName {
+  const queried = name.toLowerCase().replace(/\.$/, "");
+  if (queried === domain) return { kind: "zone" };
+  if (!queried.endsWith(`.${domain}`)) return { kind: "outside" };
+  const labels = queried.slice(0, -domain.length - 1).split(".");
+  const [first = "", second = "", third] = labels.reverse();
+  if (first === "service" && second !== "" && labels.length <= 3) return { kind: "service", service: second, tag: third };
+  if (first === "addr" && labels.length === 2) {
     const ip = ipOfLabel(second);
     if (ip !== undefined) return { kind: "address", ip };
   }
@@ -31,9 +47,9 @@ export function readDnsName(name: string): DnsName {
 }
 
 /** The name that stands for an IP address in SRV answers: 10.0.0.1 is `0a000001.addr.muster`, an IPv6 address its 32 hex digits. */
-export function addressName(ip: string): string {
+export function addressName(ip: string, domain: string): string {
   const bytes = isIP(ip) === 4 ? ip.split(".").map(Number) : ipv6Bytes(ip);
-  return `${bytes.map((byte) => byte.toString(16).padStart(2, "0")).join("")}.addr.${dnsZone}`;
+  return `${bytes.map((byte) => byte.toString(16).padStart(2, "0")).join("")}.addr.${domain}`;
 }
 
 function ipOfLabel(label: string): string | undefined {

@@ -14,6 +14,7 @@ import { corsLayer, type CorsPolicy } from "./cors.js";
 import { countingInterceptor } from "./counting-interceptor.js";
 import { DualProtocolServer, type DualHandler } from "./dual-protocol-server.js";
 import { answerDnsQuery } from "./dns-answers.js";
+import { checkDnsDomain, defaultDnsDomain } from "./dns-names.js";
 import { startDnsServer, type DnsServer } from "./dns-server.js";
 import { explainListen } from "./listen-error.js";
 import { checkTlsCredentials, type TlsCredentials } from "./tls-credentials.js";
@@ -53,8 +54,8 @@ export interface RegistryServerOptions {
   readonly accessTokens?: AccessTokens;
   /** Serve Prometheus metrics at `GET /metrics` and count every call for them. Default false: nothing is counted. */
   readonly metrics?: boolean;
-  /** Answer DNS for `<service>.service.muster` on this address, UDP and TCP (`answerDnsQuery`), with this TTL (default 0: resolvers keep nothing). Default: no DNS. */
-  readonly dns?: { readonly host: string; readonly port: number; readonly ttlSeconds?: number };
+  /** Answer DNS for `<service>.service.<domain>` (default domain `muster`) on this address, UDP and TCP (`answerDnsQuery`), with this TTL (default 0: resolvers keep nothing). Default: no DNS. */
+  readonly dns?: { readonly host: string; readonly port: number; readonly ttlSeconds?: number; readonly domain?: string };
 }
 
 /** A registry serving on a port. */
@@ -97,6 +98,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const host = options.host ?? "127.0.0.1";
   const withCors = corsLayer(options.cors ?? { allowedOrigins: [] });
   if (options.tls !== undefined) checkTlsCredentials(options.tls);
+  const dnsDomain = checkDnsDomain(options.dns?.domain ?? defaultDnsDomain);
   const services = [RegistryService, Health, ServerReflection, ServerReflectionV1alpha];
   // Made first, to be told of commits from the first; read only once serving.
   const metrics = options.metrics === true ? await registryMetrics(() => registry.stats(), options.dataDir, services.flatMap((service) => service.methods)) : undefined;
@@ -147,7 +149,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   try {
     port = await explainListen(`listen on ${host}:${options.port ?? 6878}`, "MUSTER_ADDR", () => server.listen(host, options.port ?? 6878));
     if (dnsAddress !== undefined) {
-      dns = await explainListen(`answer DNS on ${dnsAddress.host}:${dnsAddress.port}`, "MUSTER_DNS_ADDR", () => startDnsServer(dnsAddress.host, dnsAddress.port, (query) => answerDnsQuery(query, registry, dnsAddress.ttlSeconds ?? 0), (error) => logger.error({ err: error }, "unexpected error answering DNS")));
+      dns = await explainListen(`answer DNS on ${dnsAddress.host}:${dnsAddress.port}`, "MUSTER_DNS_ADDR", () => startDnsServer(dnsAddress.host, dnsAddress.port, (query) => answerDnsQuery(query, registry, { domain: dnsDomain, ttlSeconds: dnsAddress.ttlSeconds ?? 0 }), (error) => logger.error({ err: error }, "unexpected error answering DNS")));
     }
   } catch (error) {
     server.stopAccepting();

@@ -25,6 +25,7 @@ interface ServeFlags {
   accessTokens?: string;
   metrics?: boolean;
   dnsAddr?: string;
+  dnsDomain?: string;
   config?: string;
 }
 
@@ -41,13 +42,14 @@ export function serveCommand(): Command {
     .option("--tls-client-ca <file>", "mutual TLS: only clients with a certificate this PEM CA signed may call (MUSTER_TLS_CLIENT_CA; default none asked)")
     .option("--access-tokens <file>", 'require a bearer token: a file of lines "write <token>" or "read <token>" (MUSTER_ACCESS_TOKENS_FILE; default none, anyone may call)')
     .option("--dns-addr <host:port>", "also answer DNS there, UDP and TCP: <service>.service.muster A, AAAA and SRV (MUSTER_DNS_ADDR; default none)")
+    .option("--dns-domain <domain>", "the domain DNS answers for, such as svc.example.internal (MUSTER_DNS_DOMAIN; default muster)")
     .option("--metrics", "serve Prometheus metrics at GET /metrics on the same port (MUSTER_METRICS=on; default off)")
     .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5, "youngGenerationMiB": 16, "corsOrigins": ["https://dash.example.com"]} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ muster serve --addr 0.0.0.0:6878 --tls-cert cert.pem --tls-key key.pem\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
       const config = resolveServeConfig(
-        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tlsClientCa: flags.tlsClientCa, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined, dnsAddr: flags.dnsAddr },
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tlsClientCa: flags.tlsClientCa, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined, dnsAddr: flags.dnsAddr, dnsDomain: flags.dnsDomain },
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
