@@ -25,6 +25,7 @@ import { healthServiceImpl } from "./health-service.js";
 import { registryMetrics } from "./metrics.js";
 import { metricsLayer } from "./metrics-endpoint.js";
 import { prometheusTargetsLayer } from "./prometheus-targets.js";
+import { uiLayer } from "./ui-endpoint.js";
 import { reflectionServices } from "./reflection-service.js";
 import { registryLogHooks } from "./registry-log-hooks.js";
 import { registryServiceImpl } from "./registry-service.js";
@@ -96,7 +97,6 @@ export { ListenError, type ListenErrorCode } from "./listen-error.js";
 export async function startRegistryServer(options: RegistryServerOptions): Promise<RunningRegistry> {
   const logger = options.logger ?? pino({ level: "silent" });
   const host = options.host ?? "127.0.0.1";
-  const withCors = corsLayer(options.cors ?? { allowedOrigins: [] });
   if (options.tls !== undefined) checkTlsCredentials(options.tls);
   const dnsDomain = checkDnsDomain(options.dns?.domain ?? defaultDnsDomain);
   const services = [RegistryService, Health, ServerReflection, ServerReflectionV1alpha];
@@ -116,10 +116,11 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() });
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
-  const withMetrics = metrics === undefined ? (handler: DualHandler) => handler : metricsLayer(metrics, access);
-  const withTargets = prometheusTargetsLayer(registry, access);
+  // What the port serves besides RPCs, each in front of the next: the dashboard, Prometheus' targets and metrics, then CORS around Connect.
+  const layers = [uiLayer(), prometheusTargetsLayer(registry, access), ...(metrics === undefined ? [] : [metricsLayer(metrics, access)]), corsLayer(options.cors ?? { allowedOrigins: [] })];
   const server = new DualProtocolServer(
-    withTargets(withMetrics(withCors(
+    layers.reduceRight<DualHandler>(
+      (inner, layer) => layer(inner),
       connectNodeAdapter({
         routes: (router) =>
           router
@@ -133,7 +134,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
         // Connect reads around unknown JSON keys and enum names by default: a typo'd "ttll" would register with the default ttl, and a heartbeat's misspelled status would read as HEALTHY.
         jsonOptions: { ignoreUnknownFields: false },
       }),
-    ))),
+    ),
     grpcFastPath([{ service: RegistryService, impl: registryImpl }, { service: Health, impl: healthImpl }], {
       logger,
       readMaxBytes,

@@ -1,0 +1,58 @@
+// @vitest-environment happy-dom
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { describe, expect, it, vi } from "vitest";
+import { TestRegistry } from "./support/test-registry.js";
+
+// The dashboard's page itself, in Happy DOM (a browser's DOM and fetch without the window), against the real registry.
+
+const ttl = durationFromMs(600_000);
+
+/** The table's rows as their cells' text, without the button column. */
+function rows(): string[][] {
+  return [...document.querySelectorAll("#rows tr")].map((row) => [...row.querySelectorAll("td")].slice(0, -1).map((cell) => cell.textContent));
+}
+
+describe("the dashboard page", () => {
+  it("shows every instance and each change as it happens, writes what instances say as text, and drains with a click", async () => {
+    const server = await TestRegistry.start();
+    const client = server.client();
+    await client.register({ instance: { service: "api", id: "a", address: "10.0.0.1:80", zone: "eu-1a", tags: ["grpc", "canary"], ttl } });
+    await client.register({ instance: { service: "db", id: "d", address: "10.0.0.2:5432", ttl } });
+    // A drain's reason is the one free text an instance carries: markup in it must stay text.
+    await client.drain({ service: "api", id: "a", reason: "<img src=x onerror=alert(1)>" });
+
+    (window as unknown as { happyDOM: { setURL(url: string): void } }).happyDOM.setURL(`${server.url}/ui`);
+    // Under Happy DOM, import.meta.url is the page's, not a file: vitest runs from the repository.
+    const html = await readFile(resolve("ui/index.html"), "utf8");
+    document.documentElement.innerHTML = html.replace(/^<!doctype html>\s*<html[^>]*>/i, "").replace(/<\/html>\s*$/, "").replace(/<script[^>]*><\/script>|<link[^>]*>/g, "");
+    await import("../ui/page.js");
+
+    await vi.waitFor(() => expect(rows().map((row) => row.slice(0, 2))).toEqual([["api", "a"], ["db", "d"]]), { timeout: 5_000 });
+    const api = rows()[0] ?? [];
+    expect(api.slice(2, 7)).toEqual(["10.0.0.1:80", "-", "eu-1a", "HEALTHY", "drained: <img src=x onerror=alert(1)>"]);
+    expect(api[8]).toBe("grpc, canary");
+    expect(document.querySelector("#rows img")).toBeNull();
+    await vi.waitFor(() => expect(document.getElementById("status")?.textContent).toMatch(/revision 3 · 2 instances: 2 healthy, 0 degraded, 0 unhealthy, 1 drained/), { timeout: 7_000 });
+
+    await client.register({ instance: { service: "api", id: "b", address: "10.0.0.3:80", ttl } });
+    await vi.waitFor(() => expect(rows().map((row) => row[1])).toEqual(["a", "b", "d"]), { timeout: 5_000 });
+    await vi.waitFor(() => expect(document.querySelector("#events li")?.textContent).toMatch(/REGISTERED {2}api\/b {2}HEALTHY$/), { timeout: 5_000 });
+
+    // Happy DOM has no dialogs: the operator's answer to the page's question.
+    Object.defineProperty(window, "prompt", { value: () => "pulled from the page", configurable: true });
+    const drainButton = document.querySelectorAll("#rows tr")[2]?.querySelector("button");
+    expect(drainButton?.textContent).toBe("Drain");
+    drainButton?.click();
+    await vi.waitFor(() => expect(rows()[2]?.[6]).toBe("drained: pulled from the page"), { timeout: 5_000 });
+    expect((await client.discover({ service: "db", includeDrained: true })).instances[0]?.drain?.reason).toBe("pulled from the page");
+    expect(document.querySelectorAll("#rows tr")[2]?.querySelector("button")?.textContent).toBe("Undrain");
+
+    (document.getElementById("filter") as HTMLInputElement).value = "eu-1a";
+    document.getElementById("filter")?.dispatchEvent(new Event("input"));
+    expect(rows().map((row) => row[1])).toEqual(["a"]);
+  });
+});

@@ -1,0 +1,147 @@
+import { ago, callJson, CallError, eventWord, healthWord, streamJson, WatchView, type EventJson, type InstanceJson } from "./view.js";
+
+/*
+ * The dashboard page: every instance, live through one Watch, its recent
+ * changes, and Drain / Undrain. Everything the registry sends is written
+ * with textContent, never as HTML, so no instance field can script the page.
+ */
+
+const registry = window.location.origin;
+const tokenKey = "muster-token";
+const shownEvents = 100;
+
+interface Elements {
+  readonly status: HTMLElement;
+  readonly filter: HTMLInputElement;
+  readonly rows: HTMLTableSectionElement;
+  readonly events: HTMLOListElement;
+  readonly tokenForm: HTMLFormElement;
+  readonly token: HTMLInputElement;
+}
+
+function element<T extends HTMLElement>(id: string, kind: new () => T): T {
+  const found = document.getElementById(id);
+  if (!(found instanceof kind)) throw new Error(`the page has no ${kind.name} #${id}`);
+  return found;
+}
+
+function headers(): Record<string, string> {
+  const token = sessionStorage.getItem(tokenKey);
+  return token === null ? {} : { Authorization: `Bearer ${token}` };
+}
+
+function cell(row: HTMLTableRowElement, text: string, className = ""): HTMLTableCellElement {
+  const td = row.insertCell();
+  td.textContent = text;
+  if (className !== "") td.className = className;
+  return td;
+}
+
+function renderRows(page: Elements, view: WatchView): void {
+  const wanted = page.filter.value.trim().toLowerCase();
+  const now = Date.now();
+  page.rows.replaceChildren();
+  for (const instance of view.sorted()) {
+    if (wanted !== "" && !`${instance.service}/${instance.id} ${instance.address ?? ""} ${instance.zone ?? ""}`.toLowerCase().includes(wanted)) continue;
+    const row = page.rows.insertRow();
+    cell(row, instance.service);
+    cell(row, instance.id);
+    cell(row, instance.address ?? "");
+    cell(row, instance.version ?? "-");
+    cell(row, instance.zone ?? "-");
+    const health = healthWord(instance.health);
+    cell(row, health, `health ${health.toLowerCase()}`);
+    cell(row, instance.drain === undefined ? "" : `drained${instance.drain.reason === undefined ? "" : `: ${instance.drain.reason}`}`, "drain");
+    cell(row, ago(instance.lastHeartbeatAt, now));
+    cell(row, (instance.tags ?? []).join(", "));
+    const action = document.createElement("button");
+    action.textContent = instance.drain === undefined ? "Drain" : "Undrain";
+    action.addEventListener("click", () => void toggleDrain(page, instance));
+    row.insertCell().append(action);
+  }
+}
+
+function renderEvents(page: Elements, events: readonly EventJson[]): void {
+  for (const event of events) {
+    const item = document.createElement("li");
+    const time = event.time === undefined ? "" : new Date(event.time).toLocaleTimeString();
+    item.textContent = `${time}  ${eventWord(event.type)}  ${event.instance?.service ?? "?"}/${event.instance?.id ?? "?"}  ${healthWord(event.instance?.health)}${event.removed === true ? " (gone)" : ""}`;
+    page.events.prepend(item);
+  }
+  while (page.events.children.length > shownEvents) page.events.lastElementChild?.remove();
+}
+
+async function toggleDrain(page: Elements, instance: InstanceJson): Promise<void> {
+  const request = { service: instance.service, id: instance.id };
+  try {
+    if (instance.drain !== undefined) await callJson(registry, "Undrain", request, headers());
+    else {
+      const reason = window.prompt(`Drain ${instance.service}/${instance.id}: why?`, "");
+      if (reason === null) return;
+      await callJson(registry, "Drain", { ...request, reason }, headers());
+    }
+  } catch (error) {
+    showTrouble(page, error);
+  }
+}
+
+function showTrouble(page: Elements, error: unknown): void {
+  const refused = error instanceof CallError && (error.code === "unauthenticated" || error.code === "permission_denied");
+  page.tokenForm.hidden = !refused;
+  page.status.textContent = error instanceof Error ? error.message : String(error);
+  page.status.className = "trouble";
+}
+
+async function showStatus(page: Elements): Promise<void> {
+  try {
+    const status = await callJson<{ version?: string; revision?: string; instances?: number; healthy?: number; degraded?: number; unhealthy?: number; drained?: number; watchers?: number }>(registry, "Status", {}, headers());
+    page.status.textContent = `muster ${status.version ?? ""} · revision ${status.revision ?? "0"} · ${status.instances ?? 0} instances: ${status.healthy ?? 0} healthy, ${status.degraded ?? 0} degraded, ${status.unhealthy ?? 0} unhealthy, ${status.drained ?? 0} drained · ${status.watchers ?? 0} watchers`;
+    page.status.className = "";
+  } catch (error) {
+    showTrouble(page, error);
+  }
+}
+
+/** Follows one Watch of everything for as long as the page is open, resuming from its last revision after a break. */
+async function follow(page: Elements, view: WatchView): Promise<void> {
+  for (let failures = 0; ; failures++) {
+    try {
+      await streamJson(registry, "Watch", { includeUnhealthy: true, includeDrained: true, sinceRevision: view.revision }, headers(), new AbortController().signal, (message) => {
+        failures = 0;
+        renderEvents(page, view.apply(message));
+        renderRows(page, view);
+      });
+    } catch (error) {
+      showTrouble(page, error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** failures)));
+  }
+}
+
+function start(): void {
+  const page: Elements = {
+    status: element("status", HTMLElement),
+    filter: element("filter", HTMLInputElement),
+    rows: element("rows", HTMLTableSectionElement),
+    events: element("events", HTMLOListElement),
+    tokenForm: element("token-form", HTMLFormElement),
+    token: element("token", HTMLInputElement),
+  };
+  const view = new WatchView();
+  page.tokenForm.addEventListener("submit", (submitted) => {
+    submitted.preventDefault();
+    sessionStorage.setItem(tokenKey, page.token.value.trim());
+    page.tokenForm.hidden = true;
+    void showStatus(page);
+  });
+  page.filter.addEventListener("input", () => renderRows(page, view));
+  // The counts, and each row's "3s ago", age between changes.
+  setInterval(() => {
+    void showStatus(page);
+    renderRows(page, view);
+  }, 5_000);
+  void showStatus(page);
+  void follow(page, view);
+}
+
+start();
