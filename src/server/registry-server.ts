@@ -1,8 +1,9 @@
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { pino, type Logger } from "pino";
-import { Registry, type RegistryOptions } from "../domain/registry.js";
+import { pino } from "pino";
+import { Registry } from "../domain/registry.js";
 import { LevelStore } from "../store/level-store.js";
+import type { RegistryServerOptions, RunningRegistry } from "./registry-server-types.js";
 import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { file_grpc_reflection_v1_reflection, ServerReflection } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection, ServerReflection as ServerReflectionV1alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -10,7 +11,7 @@ import { file_muster_v1_registry, RegistryService } from "../../gen/muster/v1/re
 import { AccessGuard, accessInterceptor } from "./access-guard.js";
 import type { AccessTokens } from "./access-tokens.js";
 import { peerSocketKey, type PeerSocket } from "./client-certificates.js";
-import { corsLayer, type CorsPolicy } from "./cors.js";
+import { corsLayer } from "./cors.js";
 import { countingInterceptor } from "./counting-interceptor.js";
 import { DualProtocolServer, type DualHandler } from "./dual-protocol-server.js";
 import { answerDnsQuery } from "./dns-answers.js";
@@ -18,7 +19,6 @@ import { checkDnsDomain, defaultDnsDomain } from "./dns-names.js";
 import { startDnsServer, type DnsServer } from "./dns-server.js";
 import { explainListen } from "./listen-error.js";
 import { checkTlsCredentials, type TlsCredentials } from "./tls-credentials.js";
-import type { PeerCheckPolicy } from "./peer-check.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { grpcFastPath } from "./grpc-fast-path.js";
 import { healthServiceImpl } from "./health-service.js";
@@ -30,62 +30,7 @@ import { reflectionServices } from "./reflection-service.js";
 import { registryLogHooks } from "./registry-log-hooks.js";
 import { registryServiceImpl } from "./registry-service.js";
 
-/** Where and how to serve; only `dataDir` is required. */
-export interface RegistryServerOptions {
-  /** Default 127.0.0.1. */
-  readonly host?: string;
-  /** Default 6878; 0 picks a free port. */
-  readonly port?: number;
-  /** The LevelDB directory, created if missing. */
-  readonly dataDir: string;
-  /** Default: a silent logger. */
-  readonly logger?: Logger;
-  readonly registry?: RegistryOptions;
-  /** How long shutdown waits for calls to finish. Default 5s. */
-  readonly shutdownGraceMs?: number;
-  /** The largest request message accepted, on every protocol. Default 1 MiB. */
-  readonly readMaxBytes?: number;
-  /** How clients that went away without closing their connections are found. Default `defaultPeerCheck` (60s PINGs, 20s to answer). */
-  readonly peerCheck?: PeerCheckPolicy;
-  /** Which web pages may call the registry from a browser. Default: none. */
-  readonly cors?: CorsPolicy;
-  /** Serve TLS (HTTPS, gRPC with TLS) with this certificate and key, both PEM. Default: cleartext. */
-  readonly tls?: TlsCredentials;
-  /** Require a bearer token of the right role for RegistryService's calls (`parseAccessTokens`). Default: no tokens, any caller may read and write. */
-  readonly accessTokens?: AccessTokens;
-  /** Serve Prometheus metrics at `GET /metrics` and count every call for them. Default false: nothing is counted. */
-  readonly metrics?: boolean;
-  /** Answer DNS for `<service>.service.<domain>` (default domain `muster`) on this address, UDP and TCP (`answerDnsQuery`), with this TTL (default 0: resolvers keep nothing). Default: no DNS. */
-  readonly dns?: { readonly host: string; readonly port: number; readonly ttlSeconds?: number; readonly domain?: string };
-}
-
-/** A registry serving on a port. */
-export interface RunningRegistry {
-  /** Such as http://127.0.0.1:6878 */
-  readonly url: string;
-  readonly port: number;
-  /** The port DNS is answered on (UDP and TCP), when `dns` was asked for. */
-  readonly dnsPort: number | undefined;
-  readonly registry: Registry;
-  /** Ends streams with UNAVAILABLE, finishes writes, closes the database. */
-  close(): Promise<void>;
-  /**
-   * Takes new access tokens or a new TLS certificate for the calls and
-   * connections that come from now on, such as after a rotation. Open
-   * streams whose token the new tokens refuse end with that refusal; the
-   * others go on. Only what the registry was started with can be replaced:
-   * a TypeError otherwise, and a ListenError ("tls-credentials") for an
-   * unusable certificate. Either way nothing changes.
-   */
-  reload(update: { readonly accessTokens?: AccessTokens; readonly tls?: TlsCredentials }): ReloadOutcome;
-}
-
-/** What a reload did beyond taking the new files. */
-export interface ReloadOutcome {
-  /** Open streams ended because the new tokens refuse theirs. */
-  readonly streamsEnded: number;
-}
-
+export type { RegistryServerOptions, ReloadOutcome, RunningRegistry } from "./registry-server-types.js";
 export type { TlsCredentials } from "./tls-credentials.js";
 export { ListenError, type ListenErrorCode } from "./listen-error.js";
 
