@@ -106,7 +106,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const hostPort = (name: string, number: number) => `${name.includes(":") ? `[${name}]` : name}:${number}`;
   const url = `${options.tls === undefined ? "http" : "https"}://${hostPort(host, port)}`;
   const { revision, instances } = registry.stats();
-  logger.info({ url, dataDir: options.dataDir, revision, instances, ...(dns === undefined ? {} : { dns: hostPort(dnsAddress?.host ?? host, dns.port) }) }, "muster is serving");
+  logger.info({ url, dashboard: `${url}/ui`, dataDir: options.dataDir, revision, instances, ...(dns === undefined ? {} : { dns: hostPort(dnsAddress?.host ?? host, dns.port) }) }, "muster is serving");
 
   let closing: Promise<void> | undefined;
   const close = async () => {
