@@ -4,7 +4,9 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
+import { createRegistryClient } from "../src/client/registry-client.js";
+import { parseAccessTokens } from "../src/server/access-tokens.js";
 import { TestRegistry } from "./support/test-registry.js";
 
 // The dashboard's page itself, in Happy DOM (a browser's DOM and fetch without the window), against the real registry.
@@ -16,6 +18,24 @@ function rows(): string[][] {
   return [...document.querySelectorAll("#rows tr")].map((row) => [...row.querySelectorAll("td")].slice(0, -1).map((cell) => cell.textContent));
 }
 
+const happyDom = (window as unknown as { happyDOM: { setURL(url: string): void } }).happyDOM;
+
+/** Leaves the page, which ends its Watch and timers, as a browser does on navigating away. */
+const leavePage = (): void => {
+  window.dispatchEvent(new Event("pagehide"));
+};
+
+/** Loads the page as a browser would from `registry`, its script run anew. */
+async function openPage(registry: string): Promise<void> {
+  happyDom.setURL(`${registry}/ui`);
+  onTestFinished(leavePage);
+  // Under Happy DOM, import.meta.url is the page's, not a file: vitest runs from the repository.
+  const html = await readFile(resolve("ui/index.html"), "utf8");
+  document.documentElement.innerHTML = html.replace(/^<!doctype html>\s*<html[^>]*>/i, "").replace(/<\/html>\s*$/, "").replace(/<script[^>]*><\/script>|<link[^>]*>/g, "");
+  vi.resetModules();
+  await import("../ui/page.js");
+}
+
 describe("the dashboard page", () => {
   it("shows every instance and each change as it happens, writes what instances say as text, and drains with a click", async () => {
     const server = await TestRegistry.start();
@@ -25,11 +45,7 @@ describe("the dashboard page", () => {
     // A drain's reason is the one free text an instance carries: markup in it must stay text.
     await client.drain({ service: "api", id: "a", reason: "<img src=x onerror=alert(1)>" });
 
-    (window as unknown as { happyDOM: { setURL(url: string): void } }).happyDOM.setURL(`${server.url}/ui`);
-    // Under Happy DOM, import.meta.url is the page's, not a file: vitest runs from the repository.
-    const html = await readFile(resolve("ui/index.html"), "utf8");
-    document.documentElement.innerHTML = html.replace(/^<!doctype html>\s*<html[^>]*>/i, "").replace(/<\/html>\s*$/, "").replace(/<script[^>]*><\/script>|<link[^>]*>/g, "");
-    await import("../ui/page.js");
+    await openPage(server.url);
 
     await vi.waitFor(() => expect(rows().map((row) => row.slice(0, 2))).toEqual([["api", "a"], ["db", "d"]]), { timeout: 5_000 });
     const api = rows()[0] ?? [];
@@ -54,5 +70,26 @@ describe("the dashboard page", () => {
     (document.getElementById("filter") as HTMLInputElement).value = "eu-1a";
     document.getElementById("filter")?.dispatchEvent(new Event("input"));
     expect(rows().map((row) => row[1])).toEqual(["a"]);
+  });
+
+  it("asks for a token when the registry requires one, and uses the one it is given", async () => {
+    const server = await TestRegistry.start({ accessTokens: parseAccessTokens("read r-8a1b77c0e9d24f15\nwrite w-3f9c2a7d41b8e6f0\n") });
+    await createRegistryClient({ baseUrl: server.url, token: "w-3f9c2a7d41b8e6f0" }).register({ instance: { service: "api", id: "a", address: "10.0.0.1:80", ttl } });
+    sessionStorage.clear();
+    await openPage(server.url);
+    const form = document.getElementById("token-form") as HTMLFormElement;
+    await vi.waitFor(() => expect(form.hidden).toBe(false), { timeout: 5_000 });
+    expect(document.getElementById("status")?.textContent).toMatch(/^a token is required/);
+    expect(rows()).toEqual([]);
+
+    (document.getElementById("token") as HTMLInputElement).value = "r-8a1b77c0e9d24f15";
+    form.dispatchEvent(new Event("submit", { cancelable: true }));
+    expect(form.hidden).toBe(true);
+    await vi.waitFor(() => expect(rows().map((row) => row[1])).toEqual(["a"]), { timeout: 8_000 });
+    // A read token cannot drain: the page says so, and offers to take another token.
+    Object.defineProperty(window, "prompt", { value: () => "", configurable: true });
+    document.querySelector<HTMLButtonElement>("#rows button")?.click();
+    await vi.waitFor(() => expect(document.getElementById("status")?.textContent).toMatch(/needs a write token/), { timeout: 5_000 });
+    expect(form.hidden).toBe(false);
   });
 });

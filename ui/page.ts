@@ -102,19 +102,28 @@ async function showStatus(page: Elements): Promise<void> {
   }
 }
 
-/** Follows one Watch of everything for as long as the page is open, resuming from its last revision after a break. */
-async function follow(page: Elements, view: WatchView): Promise<void> {
-  for (let failures = 0; ; failures++) {
+/** Follows one Watch of everything until `stop` aborts, resuming from its last revision after a break. */
+async function follow(page: Elements, view: WatchView, stop: AbortSignal): Promise<void> {
+  // A function, not a property read, so checks after an await are not narrowed away.
+  const stopped = () => stop.aborted;
+  for (let failures = 0; !stopped(); failures++) {
     try {
-      await streamJson(registry, "Watch", { includeUnhealthy: true, includeDrained: true, sinceRevision: view.revision }, headers(), new AbortController().signal, (message) => {
+      await streamJson(registry, "Watch", { includeUnhealthy: true, includeDrained: true, sinceRevision: view.revision }, headers(), stop, (message) => {
         failures = 0;
         renderEvents(page, view.apply(message));
         renderRows(page, view);
       });
     } catch (error) {
+      if (stopped()) return;
       showTrouble(page, error);
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** failures)));
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, Math.min(10_000, 500 * 2 ** failures));
+      stop.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      }, { once: true });
+    });
   }
 }
 
@@ -128,6 +137,9 @@ function start(): void {
     token: element("token", HTMLInputElement),
   };
   const view = new WatchView();
+  // Leaving the page (or its being put in the back-forward cache) ends the Watch and the timers.
+  const stop = new AbortController();
+  window.addEventListener("pagehide", () => stop.abort(), { once: true });
   page.tokenForm.addEventListener("submit", (submitted) => {
     submitted.preventDefault();
     sessionStorage.setItem(tokenKey, page.token.value.trim());
@@ -136,12 +148,13 @@ function start(): void {
   });
   page.filter.addEventListener("input", () => renderRows(page, view));
   // The counts, and each row's "3s ago", age between changes.
-  setInterval(() => {
+  const ageing = setInterval(() => {
     void showStatus(page);
     renderRows(page, view);
   }, 5_000);
+  stop.signal.addEventListener("abort", () => clearInterval(ageing), { once: true });
   void showStatus(page);
-  void follow(page, view);
+  void follow(page, view, stop.signal);
 }
 
 start();
