@@ -38,6 +38,25 @@ async function flap(client: RegistryClient, index: number, stopAt: number, count
   }
 }
 
+/** An operator draining and undraining steady instances now and then, as for debugging or a rollout. */
+async function operate(client: RegistryClient, steady: number, stopAt: number, counts: { drains: number }): Promise<void> {
+  const drained: number[] = [];
+  const target = (index: number) => ({ service: `svc-${index % services}`, id: `steady-${index}` });
+  while (Date.now() < stopAt) {
+    await sleep(400);
+    // As many undrains as drains, so some instances stay drained across the restarts and some come back.
+    if (drained.length > 0 && Math.random() < 0.5) {
+      const [index = 0] = drained.splice(Math.floor(Math.random() * drained.length), 1);
+      await client.undrain(target(index)).catch(() => undefined);
+    } else {
+      const index = Math.floor(Math.random() * steady);
+      drained.push(index);
+      await client.drain({ ...target(index), reason: `soak ${counts.drains}` }).catch(() => undefined);
+    }
+    counts.drains++;
+  }
+}
+
 it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} watchers, restarts`, async () => {
   const dataDir = await tempDataDir();
   const addr = `127.0.0.1:${await freePort()}`;
@@ -56,9 +75,9 @@ it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} wa
   const agents = Array.from({ length: instanceCount - flappers }, (_, i) =>
     new RegistryAgent(client, { service: `svc-${i % services}`, id: `steady-${i}`, address: `10.0.${i >> 8}.${i & 255}:80`, labels: { zone: ["a", "b"][i % 2] ?? "a" }, version: i % 3 === 0 ? "1.2.0" : "1.0.0", ttl }, { backoff: { initialMs: 100, maxMs: 1_000 } }),
   );
-  const filters: WatchFilter[] = [{}, { selector: "zone=a" }, { includeUnhealthy: true }, { version: ">=1.1" }, { selector: "role=flapper", includeUnhealthy: true }];
+  const filters: WatchFilter[] = [{}, { selector: "zone=a" }, { includeUnhealthy: true }, { version: ">=1.1" }, { selector: "role=flapper", includeUnhealthy: true }, { includeUnhealthy: true, includeDrained: true }];
   const watchers = Array.from({ length: watcherCount }, (_, i) => {
-    const filter = i % 6 === 5 ? { service: `svc-${i % services}` } : (filters[i % 5] ?? {});
+    const filter = i % 7 === 6 ? { service: `svc-${i % services}` } : (filters[i % 7] ?? {});
     const watcher = new RegistryWatcher(client, filter, { backoff: { initialMs: 100, maxMs: 1_000 } });
     const stats = { filter, events: 0, snapshots: 0, problems: [] as string[], contradictions: [] as string[] };
     void (async () => {
@@ -79,8 +98,8 @@ it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} wa
     })();
     return { watcher, stats };
   });
-  const counts = { flaps: 0 };
-  const flapping = Array.from({ length: flappers }, (_, i) => flap(client, i, stopAt, counts));
+  const counts = { flaps: 0, drains: 0 };
+  const flapping = [...Array.from({ length: flappers }, (_, i) => flap(client, i, stopAt, counts)), operate(client, instanceCount - flappers, stopAt, counts)];
 
   const memory: { second: number; rss: number; segment: number }[] = [];
   let segment = 0;
@@ -125,6 +144,7 @@ it(`soaks for ${minutes} minutes: ${instanceCount} instances, ${watcherCount} wa
     restarts,
     calls,
     flapCycles: counts.flaps,
+    drainsAndUndrains: counts.drains,
     watchedEvents: watchers.reduce((sum, { stats }) => sum + stats.events, 0),
     snapshots: watchers.reduce((sum, { stats }) => sum + stats.snapshots, 0),
     orderingProblems: watchers.flatMap(({ stats }) => stats.problems).length,
