@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { normalizeOrigin } from "../server/cors.js";
 import { checkDnsDomain, defaultDnsDomain } from "../server/dns-names.js";
+import { defaultMaxStreamsPerConnection } from "../server/dual-protocol-server.js";
 import { parseHostPort } from "../server/host-port.js";
 import type { PeerCheckPolicy } from "../server/peer-check.js";
 import { CliError, describeFileError } from "./cli-error.js";
@@ -26,6 +27,8 @@ export interface ServeConfig {
   readonly tls: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile: string | undefined } | undefined;
   /** How clients that vanished without closing their connections are found. */
   readonly peerCheck: PeerCheckPolicy;
+  /** Calls and watches one HTTP/2 connection may have open at once. */
+  readonly maxStreamsPerConnection: number;
   /** The file of bearer tokens callers must present; anyone may call when absent. */
   readonly accessTokensFile: string | undefined;
   /** Serve Prometheus metrics at GET /metrics. */
@@ -54,6 +57,7 @@ export interface ServeSettings {
   peerCheckSeconds?: string | undefined;
   peerTimeoutSeconds?: string | undefined;
   firstBytesSeconds?: string | undefined;
+  maxStreamsPerConnection?: string | undefined;
   accessTokensFile?: string | undefined;
   /** on or off (also true/false, 1/0). */
   metrics?: string | undefined;
@@ -62,7 +66,7 @@ export interface ServeSettings {
   dnsDomain?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0", dnsDomain: defaultDnsDomain };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", maxStreamsPerConnection: String(defaultMaxStreamsPerConnection), accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0", dnsDomain: defaultDnsDomain };
 const settingNames = Object.keys(defaults);
 const switches: Record<string, boolean | undefined> = { on: true, true: true, "1": true, off: false, false: false, "0": false };
 
@@ -81,6 +85,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     tlsKey: env.MUSTER_TLS_KEY,
     tlsClientCa: env.MUSTER_TLS_CLIENT_CA,
     peerCheckSeconds: env.MUSTER_PEER_CHECK_SECONDS,
+    maxStreamsPerConnection: env.MUSTER_MAX_STREAMS_PER_CONNECTION,
     peerTimeoutSeconds: env.MUSTER_PEER_TIMEOUT_SECONDS,
     firstBytesSeconds: env.MUSTER_FIRST_BYTES_SECONDS,
     accessTokensFile: env.MUSTER_ACCESS_TOKENS_FILE,
@@ -173,6 +178,10 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
     timeoutMs: seconds("peerTimeoutSeconds", "peer timeout (peerTimeoutSeconds, MUSTER_PEER_TIMEOUT_SECONDS)"),
     firstBytesMs: seconds("firstBytesSeconds", "first bytes limit (firstBytesSeconds, MUSTER_FIRST_BYTES_SECONDS)"),
   };
+  const maxStreamsPerConnection = Number(pick("maxStreamsPerConnection"));
+  if (!Number.isInteger(maxStreamsPerConnection) || maxStreamsPerConnection < 1 || maxStreamsPerConnection > 1_000_000) {
+    throw new CliError(`streams per connection (maxStreamsPerConnection, MUSTER_MAX_STREAMS_PER_CONNECTION) must be a whole number from 1 to 1,000,000 (got "${pick("maxStreamsPerConnection")}")`);
+  }
   const accessTokensFile = pick("accessTokensFile") === "" ? undefined : resolve(pick("accessTokensFile"));
   const metrics = switches[pick("metrics").toLowerCase()];
   if (metrics === undefined) throw new CliError(`metrics (--metrics, MUSTER_METRICS, "metrics") must be on or off (got "${pick("metrics")}")`);
@@ -188,7 +197,7 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
     }
     dns = { ...addressSetting("the DNS address (--dns-addr, MUSTER_DNS_ADDR)", pick("dnsAddr")), ttlSeconds, domain };
   }
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, accessTokensFile, metrics, dns };
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, maxStreamsPerConnection, accessTokensFile, metrics, dns };
 }
 
 /** A host:port setting, or a one-line CliError naming it. */

@@ -16,6 +16,15 @@ export type DualHandler = (
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
 /**
+ * Streams (calls, watches) one HTTP/2 connection may have open at once.
+ * Node's own default is unlimited, so one client could open watches until
+ * the registry's memory ran out; clients wait for a free stream instead of
+ * failing (Node's, Go's and browsers' HTTP/2 queue them). nginx allows 128
+ * and Go's HTTP/2 server 250; a registry's clients hold long watches.
+ */
+export const defaultMaxStreamsPerConnection = 1000;
+
+/**
  * One TCP port that speaks HTTP/2 (gRPC, gRPC-Web, Connect) and HTTP/1.1
  * (Connect and gRPC-Web, so plain curl works). In cleartext, Node has no h2c
  * upgrade, so each connection's first bytes decide: the HTTP/2 client
@@ -42,6 +51,7 @@ export class DualProtocolServer {
     fastPath: StreamHandler = () => false,
     private readonly peerCheck: PeerCheckPolicy = defaultPeerCheck,
     credentials?: TlsCredentials,
+    maxStreamsPerConnection = defaultMaxStreamsPerConnection,
   ) {
     this.h1 = http.createServer(handler);
     this.h1.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
@@ -55,7 +65,7 @@ export class DualProtocolServer {
     });
     // Never listens: it only turns declined streams into request/response pairs for `handler`.
     const compat = http2.createServer({}, handler);
-    this.h2 = http2.createServer({});
+    this.h2 = http2.createServer({ settings: { maxConcurrentStreams: maxStreamsPerConnection } });
     this.h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
       if (!fastPath(stream, headers)) compat.emit("stream", stream, headers, flags, rawHeaders);
     });

@@ -26,6 +26,8 @@ export interface RegistryServerOptions {
   readonly readMaxBytes?: number;
   /** How clients that went away without closing their connections are found. Default `defaultPeerCheck` (60s PINGs, 20s to answer). */
   readonly peerCheck?: PeerCheckPolicy;
+  /** Calls and watches one HTTP/2 connection may have open at once; more wait for a free one. Default 1,000. */
+  readonly maxStreamsPerConnection?: number;
   /** Which web pages may call the registry from a browser. Default: none. */
   readonly cors?: CorsPolicy;
   /** Serve TLS (HTTPS, gRPC with TLS) with this certificate and key, both PEM. Default: cleartext. */

@@ -88,6 +88,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     }),
     options.peerCheck,
     options.tls,
+    options.maxStreamsPerConnection,
   );
   let port: number;
   let dns: DnsServer | undefined;
