@@ -2,7 +2,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { eventTypes, type EventType } from "./event.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
-import { instanceKey, makeRecord, sameSpec, updateRecord, type Health, type InstanceRecord } from "./instance.js";
+import { instanceKey, makeRecord, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
 import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
 import { applyHealthRules, LivenessTracker, type Beat } from "./liveness.js";
@@ -140,30 +140,13 @@ export class Registry {
    * another, the reason changes and the time of the first drain stays.
    */
   drain(service: string, id: string, reason: string): Promise<Registered> {
-    checkServiceName("service", service);
-    checkInstanceId("id", id);
     checkDrainReason("reason", reason);
-    return this.committer.run((tx) => {
-      const instance = tx.get(service, id);
-      if (instance === undefined) throw RegistryError.notFound(service, id, "there is nothing to drain");
-      if (instance.drain?.reason === reason) return { instance: this.withLastBeat(instance), revision: instance.revision };
-      const drain = { reason, since: instance.drain?.since ?? this.clock.wallNow() };
-      const stored = tx.put("drain-changed", updateRecord(this.withLastBeat(instance), { drain }), instance);
-      return { instance: stored, revision: stored.revision };
-    });
+    return this.changeDrain(service, id, "there is nothing to drain", (current) => (current?.reason === reason ? current : { reason, since: current?.since ?? this.clock.wallNow() }));
   }
 
   /** Puts a drained instance back into discovery; one that is not drained is left as it is. */
   undrain(service: string, id: string): Promise<Registered> {
-    checkServiceName("service", service);
-    checkInstanceId("id", id);
-    return this.committer.run((tx) => {
-      const instance = tx.get(service, id);
-      if (instance === undefined) throw RegistryError.notFound(service, id, "there is nothing to undrain");
-      if (instance.drain === undefined) return { instance: this.withLastBeat(instance), revision: instance.revision };
-      const stored = tx.put("drain-changed", updateRecord(this.withLastBeat(instance), { drain: undefined }), instance);
-      return { instance: stored, revision: stored.revision };
-    });
+    return this.changeDrain(service, id, "there is nothing to undrain", () => undefined);
   }
 
   /** Removes an instance: a graceful leave. */
@@ -279,6 +262,20 @@ export class Registry {
     this.liveness.stop();
     await this.committer.close();
     this.hub.closeAll(new RegistryError("unavailable", "the registry is shutting down; reconnect and resume from your last revision"));
+  }
+
+  /** Writes the drain `next` makes of the instance's, unless it is the same one. */
+  private changeDrain(service: string, id: string, remedy: string, next: (current: Drain | undefined) => Drain | undefined): Promise<Registered> {
+    checkServiceName("service", service);
+    checkInstanceId("id", id);
+    return this.committer.run((tx) => {
+      const instance = tx.get(service, id);
+      if (instance === undefined) throw RegistryError.notFound(service, id, remedy);
+      const drain = next(instance.drain);
+      if (drain === instance.drain) return { instance: this.withLastBeat(instance), revision: instance.revision };
+      const stored = tx.put("drain-changed", updateRecord(this.withLastBeat(instance), { drain }), instance);
+      return { instance: stored, revision: stored.revision };
+    });
   }
 
   private matching(filter: Filter): InstanceRecord[] {
