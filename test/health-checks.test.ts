@@ -137,6 +137,15 @@ describe("muster register --check-*", () => {
     ]);
   });
 
+  it("ends with the registry's refusal when it rejects the instance, checks and all", async () => {
+    const registry = await TestRegistry.start();
+    const port = await freePort();
+    const database = tcpService(port);
+    await database.open();
+    const exit = await MusterProcess.run(["register", "Bad_Name", "--address", `127.0.0.1:${port}`, "--check-tcp", `127.0.0.1:${port}`, "--check-interval", "100ms"], { MUSTER_REGISTRY: registry.url });
+    expect([exit.code, exit.stderr]).toEqual([1, expect.stringMatching(/^muster: the registry rejected the instance: instance\.service: must be a DNS-1123 label/)]);
+  });
+
   it("refuses more than one check, or a check target it cannot use, in one line", async () => {
     const cases: [string[], string][] = [
       [["--check-tcp", "127.0.0.1:1", "--check-http", "http://127.0.0.1:1/"], "muster: give one check: --check-http, --check-tcp or --check-grpc\n"],

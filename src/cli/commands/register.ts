@@ -96,10 +96,13 @@ async function keepRegistered(service: string, flags: RegisterFlags, check: { pr
         reject(new CliError(`the registry rejected the instance: ${error.rawMessage}`));
       }
     });
-    agent.on("drain", (drained) => print(drained ? "drained by an operator: out of discovery until 'muster undrain'" : "undrained: back in discovery"));
   });
+  agent.on("drain", (drained) => print(drained ? "drained by an operator: out of discovery until 'muster undrain'" : "undrained: back in discovery"));
+  // The checks end with the agent, whether the operator leaves or the registry rejects the instance.
+  const checking = new AbortController();
+  leaving.addEventListener("abort", () => checking.abort(), { once: true });
   if (check !== undefined) agent.report(check.initial);
-  const checks = check === undefined ? undefined : reportProbedHealth(check.probe, (health) => agent.report(health), leaving, {
+  const checks = check === undefined ? undefined : reportProbedHealth(check.probe, (health) => agent.report(health), checking.signal, {
     initial: check.initial,
     intervalMs: flags.checkInterval,
     timeoutMs: flags.checkTimeout,
@@ -108,6 +111,7 @@ async function keepRegistered(service: string, flags: RegisterFlags, check: { pr
   try {
     await Promise.race([rejected, once(leaving, "abort")]);
   } finally {
+    checking.abort();
     await checks;
     const { id } = agent.registered ?? { id: "" };
     await agent.close();
