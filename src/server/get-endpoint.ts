@@ -24,8 +24,10 @@ const text = "text/plain; charset=utf-8";
  */
 export function getEndpointLayer(path: string, access: AccessGuard | undefined, answer: (query: URLSearchParams) => Promise<EndpointAnswer>): (handler: DualHandler) => DualHandler {
   return (handler) => (request, response) => {
-    const url = new URL(request.url ?? "/", "http://registry");
-    if (url.pathname !== path) return handler(request, response);
+    // Every Connect request passes through here: the path is compared before anything is parsed.
+    const target = request.url ?? "/";
+    const queryAt = target.indexOf("?");
+    if ((queryAt === -1 ? target : target.slice(0, queryAt)) !== path) return handler(request, response);
     if (request.method !== "GET") {
       response.writeHead(405, { "Content-Type": text, Allow: "GET" });
       response.end(`${path} is read with GET\n`);
@@ -37,7 +39,7 @@ export function getEndpointLayer(path: string, access: AccessGuard | undefined, 
       response.end(`${refused.rawMessage}; Prometheus sends a token with authorization: { credentials_file: ... } and a client certificate with tls_config: { cert_file: ..., key_file: ... }\n`);
       return;
     }
-    answer(url.searchParams).then(
+    answer(new URLSearchParams(queryAt === -1 ? "" : target.slice(queryAt + 1))).then(
       ({ status, type, body }) => {
         response.writeHead(status ?? 200, { "Content-Type": type });
         response.end(body);
