@@ -4,13 +4,13 @@ import { packageRoot } from "../version.js";
 import type { DualHandler } from "./dual-protocol-server.js";
 
 /** The dashboard's files: its page and style as written in ui/, its scripts as `npm run build` compiles them into dist/ui/. */
-const assets: Readonly<Record<string, { readonly file: string; readonly type: string }>> = {
-  "/ui": { file: "ui/index.html", type: "text/html; charset=utf-8" },
-  "/ui/": { file: "ui/index.html", type: "text/html; charset=utf-8" },
-  "/ui/style.css": { file: "ui/style.css", type: "text/css; charset=utf-8" },
-  "/ui/page.js": { file: "dist/ui/page.js", type: "text/javascript; charset=utf-8" },
-  "/ui/view.js": { file: "dist/ui/view.js", type: "text/javascript; charset=utf-8" },
-};
+const assets: ReadonlyMap<string, { readonly file: string; readonly type: string }> = new Map([
+  ["/ui", { file: "ui/index.html", type: "text/html; charset=utf-8" }],
+  ["/ui/", { file: "ui/index.html", type: "text/html; charset=utf-8" }],
+  ["/ui/style.css", { file: "ui/style.css", type: "text/css; charset=utf-8" }],
+  ["/ui/page.js", { file: "dist/ui/page.js", type: "text/javascript; charset=utf-8" }],
+  ["/ui/view.js", { file: "dist/ui/view.js", type: "text/javascript; charset=utf-8" }],
+]);
 
 /** Scripts, styles and calls only from the registry itself, and no framing: a page that runs operators' actions must not be embedded elsewhere. */
 const pageHeaders = {
@@ -30,13 +30,15 @@ const pageHeaders = {
 export function uiLayer(root = packageRoot): (handler: DualHandler) => DualHandler {
   const cache = new Map<string, Promise<Buffer>>();
   return (handler) => (request, response) => {
-    const path = (request.url ?? "/").split("?")[0] ?? "/";
+    const target = request.url ?? "/";
+    const queryAt = target.indexOf("?");
+    const path = queryAt === -1 ? target : target.slice(0, queryAt);
     if (request.method === "GET" && path === "/") {
       response.writeHead(302, { Location: "/ui" });
       response.end();
       return;
     }
-    const asset = assets[path];
+    const asset = assets.get(path);
     if (asset === undefined || request.method !== "GET") return handler(request, response);
     let content = cache.get(asset.file);
     if (content === undefined) {
