@@ -51,4 +51,21 @@ describe("a Python agent and watcher with stubs generated from proto/", () => {
       watcher.kill();
     }
   });
+
+  it("tells the Python agent, at its next heartbeat, that an operator drained it, and that it is back", async () => {
+    const stubs = await tempDataDir();
+    await exec(pythonWithGrpc, ["-m", "grpc_tools.protoc", "-Iproto", `--python_out=${stubs}`, `--grpc_python_out=${stubs}`, "proto/muster/v1/registry.proto"]);
+    const server = await TestRegistry.start();
+    const agent = runPython("agent.py", ["--registry", new URL(server.url).host, "--service", "py-agent", "--id", "a-2", "--ttl", "1"], stubs);
+    try {
+      await expect.poll(() => agent.output(), { timeout: 10_000 }).toContain("registered py-agent/a-2");
+      await server.client().drain({ service: "py-agent", id: "a-2", reason: "from the test" });
+      await expect.poll(() => agent.output(), { timeout: 5_000 }).toContain("drained by an operator: taking no new work");
+      await server.client().undrain({ service: "py-agent", id: "a-2" });
+      await expect.poll(() => agent.output(), { timeout: 5_000 }).toContain("undrained: taking work again");
+      expect(agent.output().trim().split("\n")).toEqual(["registered py-agent/a-2 at revision 1", "drained by an operator: taking no new work", "undrained: taking work again"]);
+    } finally {
+      agent.kill();
+    }
+  });
 });

@@ -3,6 +3,8 @@
 With --beats N it stops heartbeating after N heartbeats and keeps running
 silently, as a hung process would, so the registry marks it UNHEALTHY and
 then expires it. Without it, it heartbeats until Ctrl-C, then deregisters.
+Each heartbeat's answer says whether an operator drained the instance
+(`muster drain`): a worker would stop taking new work until it is undrained.
 """
 import argparse
 import signal
@@ -45,12 +47,16 @@ def main() -> int:
         print(f"registered {registered.service}/{registered.id} at revision {registered.revision}", flush=True)
 
         beats = 0
+        drained = registered.HasField("drain")
         while not stop.wait(args.ttl / 3):
             if args.beats >= 0 and beats >= args.beats:
                 continue
             try:
-                registry.Heartbeat(registry_pb2.HeartbeatRequest(service=registered.service, id=registered.id))
+                answer = registry.Heartbeat(registry_pb2.HeartbeatRequest(service=registered.service, id=registered.id))
                 beats += 1
+                if answer.drained != drained:
+                    drained = answer.drained
+                    print("drained by an operator: taking no new work" if drained else "undrained: taking work again", flush=True)
                 if beats == args.beats:
                     print(f"stopped heartbeating after {beats} heartbeats", flush=True)
             except grpc.RpcError as error:
