@@ -5,35 +5,36 @@ import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 // One connection cannot open watches without bound: past the limit its streams wait for a free one.
 
 describe("streams per connection", () => {
-  it("holds one connection's open calls to the limit; the ones past it wait and start as others end", async () => {
+  it("holds one connection's open calls to the limit; a call past it waits, and the connection serves again once streams end", async () => {
     const server = await TestRegistry.start({ maxStreamsPerConnection: 3 });
     const client = server.client();
     await client.register({ instance: { service: "api", id: "a", address: "10.0.0.1:80" } });
-    const leaving = Array.from({ length: 5 }, () => new AbortController());
+    const leaving = Array.from({ length: 4 }, () => new AbortController());
     let snapshots = 0;
-    const watches = leaving.map(async (leave) => {
+    const watch = async (signal: AbortSignal) => {
       try {
-        for await (const message of client.watch({ service: "api" }, { signal: leave.signal })) if (message.snapshot) snapshots++;
+        for await (const message of client.watch({ service: "api" }, { signal })) if (message.snapshot) snapshots++;
       } catch {
         // cancelled below
       }
-    });
+    };
+    const watches = leaving.map((leave) => watch(leave.signal));
     await vi.waitFor(() => expect([server.registry.stats().watchers, snapshots]).toEqual([3, 3]));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect([server.registry.stats().watchers, snapshots]).toEqual([3, 3]);
-    // A unary call on the same connection waits too, and is answered once a stream is free.
+    // The fourth watch and a unary call on the same connection wait for a free stream.
     let answered = false;
-    const discover = client.discover({ service: "api" }).then(() => (answered = true));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(answered).toBe(false);
+    const discover = client.discover({ service: "api" }, { signal: leaving[3]?.signal }).then(() => (answered = true), () => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect([server.registry.stats().watchers, snapshots, answered]).toEqual([3, 3, false]);
 
-    leaving[0]?.abort();
-    leaving[1]?.abort();
-    leaving[2]?.abort();
-    await discover;
-    await vi.waitFor(() => expect(snapshots).toBe(5));
     for (const leave of leaving) leave.abort();
-    await Promise.all(watches);
+    await Promise.all([...watches, discover]);
+    await vi.waitFor(() => expect(server.registry.stats().watchers).toBe(0));
+    expect((await client.discover({ service: "api" })).instances).toHaveLength(1);
+    const again = new AbortController();
+    const following = watch(again.signal);
+    await vi.waitFor(() => expect(snapshots).toBe(4));
+    again.abort();
+    await following;
   });
 
   it("is a setting of muster serve, refused in one line when it is not a count", async () => {

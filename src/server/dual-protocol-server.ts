@@ -19,8 +19,10 @@ const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  * Streams (calls, watches) one HTTP/2 connection may have open at once.
  * Node's own default is unlimited, so one client could open watches until
  * the registry's memory ran out; clients wait for a free stream instead of
- * failing (Node's, Go's and browsers' HTTP/2 queue them). nginx allows 128
- * and Go's HTTP/2 server 250; a registry's clients hold long watches.
+ * failing (Node's, Go's and browsers' HTTP/2 queue them), though on Node 22
+ * and 24 one sent the instant another ends may be refused with
+ * ENHANCE_YOUR_CALM, as the server still counts the ended one. nginx allows
+ * 128 and Go's HTTP/2 server 250; a registry's clients hold long watches.
  */
 export const defaultMaxStreamsPerConnection = 1000;
 
