@@ -29,9 +29,14 @@ export const limits = {
   drainReasonLength: 256,
 } as const;
 
+/** True for a DNS-1123 label: lower-case letters, digits and '-', at most 63, a letter or digit at each end. */
+export function isDnsLabel(value: string): boolean {
+  return dnsLabel.test(value);
+}
+
 /** True for a valid service name: a DNS-1123 label. */
 export function isServiceName(value: string): boolean {
-  return dnsLabel.test(value);
+  return isDnsLabel(value);
 }
 
 export function checkServiceName(field: string, value: string): void {

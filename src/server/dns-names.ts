@@ -1,9 +1,8 @@
 import { isIP } from "node:net";
+import { isDnsLabel } from "../domain/rules.js";
 
 /** The domain the registry answers for unless told another: `web.service.muster`, `canary.web.service.muster`, `0a000001.addr.muster`. */
 export const defaultDnsDomain = "muster";
-
-const domainLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
  * A domain to answer for, such as `muster` or `svc.example.internal`, in
@@ -12,7 +11,7 @@ const domainLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  */
 export function checkDnsDomain(domain: string): string {
   const normal = domain.toLowerCase().replace(/\.$/, "");
-  if (normal.length > 200 || !normal.split(".").every((label) => domainLabel.test(label))) {
+  if (normal.length > 200 || !normal.split(".").every(isDnsLabel)) {
     throw new TypeError(`must be a DNS domain such as muster or svc.example.internal: dot-separated labels of letters, digits and '-' (got "${domain}")`);
   }
   return normal;
