@@ -1,3 +1,5 @@
+import dgram from "node:dgram";
+import { Resolver } from "node:dns/promises";
 import { writeFile } from "node:fs/promises";
 import http2 from "node:http2";
 import { join } from "node:path";
@@ -99,6 +101,31 @@ describe("GET /metrics", () => {
 
     // The scrape itself is not an RPC, and HTTP/2 scrapers get the same.
     expect(samples(await scrapeOverHttp2(server.url)).get(`grpc_server_started_total${registryMethod("Register")}}`)).toBe(3);
+  });
+
+  it("counts DNS replies by response code and transport", async () => {
+    const server = await TestRegistry.start({ metrics: true, dns: { host: "127.0.0.1", port: 0 } });
+    await server.client().register({ instance: instance("a") });
+    const resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${server.dnsPort ?? 0}`]);
+    expect(await resolver.resolve4("api.service.muster")).toEqual(["10.0.0.1"]);
+    await expect(resolver.resolve4("nobody.service.muster")).rejects.toMatchObject({ code: "ENOTFOUND" });
+    await expect(resolver.resolve4("example.com")).rejects.toMatchObject({ code: "EREFUSED" });
+    // A message whose header can be read but not the rest: FORMERR.
+    const socket = dgram.createSocket("udp4");
+    const formErr = new Promise<Buffer>((resolve) => socket.once("message", resolve));
+    socket.send(Buffer.from([0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff]), server.dnsPort ?? 0, "127.0.0.1");
+    expect(((await formErr)[3] ?? 0) & 0xf).toBe(1);
+    socket.close();
+
+    const values = samples((await scrape(server.url)).body);
+    expect(["NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", "SERVFAIL"].map((rcode) => [rcode, values.get(`muster_dns_replies_total{rcode="${rcode}",transport="udp"}`)])).toEqual([
+      ["NOERROR", 1],
+      ["NXDOMAIN", 1],
+      ["REFUSED", 1],
+      ["FORMERR", 1],
+      ["SERVFAIL", undefined],
+    ]);
   });
 
   it("needs a token when the registry does, and only answers GET", async () => {

@@ -17,18 +17,34 @@ export interface DnsServer {
   close(): Promise<void>;
 }
 
+/** What a DNS server does with each message, and whom it tells. */
+export interface DnsHandlers {
+  readonly answer: (query: DecodedPacket) => Packet;
+  /** Told of an answer that threw; the resolver got SERVFAIL. */
+  readonly onError: (error: unknown) => void;
+  /** Told of every reply sent: its response code (RFC 1035 4.1.1) and transport. Default: nobody. */
+  readonly onReplied?: (rcode: number, transport: "udp" | "tcp") => void;
+}
+
 /**
- * Serves `answer` on host:port (port 0 picks one free for both protocols);
- * an answer that throws is SERVFAIL, and the error goes to `onError`.
+ * Serves `handlers.answer` on host:port (port 0 picks one free for both
+ * protocols); an answer that throws is SERVFAIL, and the error goes to
+ * `onError`.
  * dns-packet is loaded now, not at start-up: a registry without DNS does
  * not pay for it. Messages it cannot read get FORMERR when their header
  * can be read, and nothing otherwise; none of them stops the server. An
  * answer too large for the resolver's UDP size goes out truncated (TC), and
  * the resolver asks again over TCP.
  */
-export async function startDnsServer(host: string, port: number, answer: (query: DecodedPacket) => Packet, onError: (error: unknown) => void): Promise<DnsServer> {
+export async function startDnsServer(host: string, port: number, { answer, onError, onReplied }: DnsHandlers): Promise<DnsServer> {
   const dns = await import("dns-packet");
   const respond = (message: Buffer, overUdp: boolean): Buffer | undefined => {
+    const reply = replyTo(message, overUdp);
+    // The response code is the header's low four bits (byte 3).
+    if (reply !== undefined) onReplied?.((reply[3] ?? 0) & 0xf, overUdp ? "udp" : "tcp");
+    return reply;
+  };
+  const replyTo = (message: Buffer, overUdp: boolean): Buffer | undefined => {
     let query: DecodedPacket;
     try {
       query = dns.decode(message);

@@ -7,7 +7,8 @@ import type { PeerSocket } from "./client-certificates.js";
 import { toConnectError } from "./error-interceptor.js";
 import { parseTimeout, readRequest } from "./grpc-request.js";
 import { GrpcStreamCall } from "./grpc-stream-call.js";
-import type { MethodCalls, RegistryMetrics } from "./metrics.js";
+import type { MethodCalls } from "./method-calls.js";
+import type { RegistryMetrics } from "./metrics.js";
 import { grpcFrameOf } from "./reused-encoding.js";
 
 /** Takes an HTTP/2 stream and answers it, or returns false to leave it to Connect. */

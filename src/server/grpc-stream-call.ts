@@ -1,6 +1,6 @@
 import http2 from "node:http2";
 import { Code, type ConnectError } from "@connectrpc/connect";
-import type { MethodCalls } from "./metrics.js";
+import type { MethodCalls } from "./method-calls.js";
 
 /**
  * The answer side of one gRPC call on a raw HTTP/2 stream: response headers

@@ -6,6 +6,7 @@ import type { Health } from "../domain/instance.js";
 import type { RegistryStats } from "../domain/registry-types.js";
 import { musterVersion } from "../version.js";
 import { directorySize } from "./directory-size.js";
+import { MethodCalls } from "./method-calls.js";
 
 /**
  * What the registry tells Prometheus: its own state (instances by health,
@@ -18,31 +19,11 @@ export interface RegistryMetrics {
   readonly callsOf: (method: DescMethod) => MethodCalls;
   /** Told of each synced commit, for the store's latency. */
   readonly commitObserved: (durationMs: number) => void;
+  /** Told of each DNS reply, by response code and transport. */
+  readonly dnsReplied: (rcode: number, transport: "udp" | "tcp") => void;
   /** The text exposition format, read fresh. */
   scrape(): Promise<string>;
   readonly contentType: string;
-}
-
-/**
- * A method's calls, counted in plain numbers: prom-client's own counters
- * hash their labels at every increment, which cost a Heartbeat 10% of its
- * rate. They are read into prom-client at each scrape.
- */
-export class MethodCalls {
-  started = 0;
-  /** By gRPC status, 0 (OK) to 16. */
-  readonly ended: number[] = [];
-
-  constructor(readonly labels: Readonly<Record<"grpc_type" | "grpc_service" | "grpc_method", string>>) {}
-
-  start(): void {
-    this.started++;
-  }
-
-  /** The call ended with this status; call once per call. */
-  end(status: number): void {
-    this.ended[status] = (this.ended[status] ?? 0) + 1;
-  }
 }
 
 /** A synced LevelDB batch takes a fraction of a millisecond on a good disk, and seconds on a failing one. */
@@ -50,6 +31,9 @@ const commitBuckets = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 
 const grpcTypes: Record<DescMethod["methodKind"], string> = { unary: "unary", server_streaming: "server_stream", client_streaming: "client_stream", bidi_streaming: "bidi_stream" };
 const healths: readonly Health[] = ["healthy", "degraded", "unhealthy"];
+
+/** DNS response codes by number (RFC 1035 4.1.1, RFC 2136), as dig prints them. */
+const dnsRcodeNames = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
 
 /** The gRPC name of a status, as go-grpc-prometheus labels it ("OK", "InvalidArgument", ...). */
 function statusName(status: number): string {
@@ -132,12 +116,32 @@ export async function registryMetrics(readStats: () => RegistryStats, dataDir: s
     },
   });
 
+  // Counted in plain numbers, as calls are, and read at each scrape.
+  const dnsReplies = new Map<string, number>();
+  new prom.Counter({
+    name: "muster_dns_replies_total",
+    help: "DNS replies sent (with --dns-addr), by response code (NOERROR, NXDOMAIN, REFUSED, ...) and transport.",
+    labelNames: ["rcode", "transport"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [key, count] of dnsReplies) {
+        const [rcode = "", transport = ""] = key.split("/");
+        this.inc({ rcode, transport }, count);
+      }
+    },
+  });
+
   const commits = new prom.Histogram({ name: "muster_store_commit_seconds", help: "How long a synced commit (one group of changes) took to become durable: the disk's share of every write.", buckets: commitBuckets, registers });
 
   return {
     contentType: metrics.contentType,
     callsOf,
     commitObserved: (durationMs) => commits.observe(durationMs / 1000),
+    dnsReplied: (rcode, transport) => {
+      const key = `${dnsRcodeNames[rcode] ?? String(rcode)}/${transport}`;
+      dnsReplies.set(key, (dnsReplies.get(key) ?? 0) + 1);
+    },
     scrape: async () => {
       stats = readStats();
       dataDirBytes = await directorySize(dataDir);

@@ -96,7 +96,13 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   try {
     port = await explainListen(`listen on ${host}:${options.port ?? 6878}`, "MUSTER_ADDR", () => server.listen(host, options.port ?? 6878));
     if (dnsAddress !== undefined) {
-      dns = await explainListen(`answer DNS on ${dnsAddress.host}:${dnsAddress.port}`, "MUSTER_DNS_ADDR", () => startDnsServer(dnsAddress.host, dnsAddress.port, (query) => answerDnsQuery(query, registry, { domain: dnsDomain, ttlSeconds: dnsAddress.ttlSeconds ?? 0 }), (error) => logger.error({ err: error }, "unexpected error answering DNS")));
+      dns = await explainListen(`answer DNS on ${dnsAddress.host}:${dnsAddress.port}`, "MUSTER_DNS_ADDR", () =>
+        startDnsServer(dnsAddress.host, dnsAddress.port, {
+          answer: (query) => answerDnsQuery(query, registry, { domain: dnsDomain, ttlSeconds: dnsAddress.ttlSeconds ?? 0 }),
+          onError: (error) => logger.error({ err: error }, "unexpected error answering DNS"),
+          onReplied: metrics?.dnsReplied,
+        }),
+      );
     }
   } catch (error) {
     server.stopAccepting();
