@@ -32,7 +32,7 @@ const commitBuckets = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 const grpcTypes: Record<DescMethod["methodKind"], string> = { unary: "unary", server_streaming: "server_stream", client_streaming: "client_stream", bidi_streaming: "bidi_stream" };
 const healths: readonly Health[] = ["healthy", "degraded", "unhealthy"];
 
-/** DNS response codes by number (RFC 1035 4.1.1, RFC 2136), as dig prints them. */
+/** DNS response codes by number (RFC 1035 4.1.1), as dig prints them. */
 const dnsRcodeNames = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"];
 
 /** The gRPC name of a status, as go-grpc-prometheus labels it ("OK", "InvalidArgument", ...). */
