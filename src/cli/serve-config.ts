@@ -35,6 +35,8 @@ export interface ServeConfig {
   readonly metrics: boolean;
   /** Where to answer DNS, and the TTL of its answers; no DNS when absent. */
   readonly dns: { readonly host: string; readonly port: number; readonly ttlSeconds: number; readonly domain: string } | undefined;
+  /** The leader to copy, as a read-only follower, with the token and CA file to call it with; a registry of its own when absent. */
+  readonly follow: { readonly leader: string; readonly token: string | undefined; readonly caFile: string | undefined } | undefined;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -64,9 +66,12 @@ export interface ServeSettings {
   dnsAddr?: string | undefined;
   dnsTtlSeconds?: string | undefined;
   dnsDomain?: string | undefined;
+  follow?: string | undefined;
+  followToken?: string | undefined;
+  followCa?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", maxStreamsPerConnection: String(defaultMaxStreamsPerConnection), accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0", dnsDomain: defaultDnsDomain };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", maxStreamsPerConnection: String(defaultMaxStreamsPerConnection), accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0", dnsDomain: defaultDnsDomain, follow: "", followToken: "", followCa: "" };
 const settingNames = Object.keys(defaults);
 const switches: Record<string, boolean | undefined> = { on: true, true: true, "1": true, off: false, false: false, "0": false };
 
@@ -93,12 +98,15 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     dnsAddr: env.MUSTER_DNS_ADDR,
     dnsTtlSeconds: env.MUSTER_DNS_TTL_SECONDS,
     dnsDomain: env.MUSTER_DNS_DOMAIN,
+    follow: env.MUSTER_FOLLOW,
+    followToken: env.MUSTER_FOLLOW_TOKEN,
+    followCa: env.MUSTER_FOLLOW_CA,
   };
 }
 
 /**
  * Reads a JSON config file such as {"addr": "0.0.0.0:6878", "dataDir":
- * "/var/lib/muster"}. Relative paths (dataDir, tlsCert, tlsKey, tlsClientCa, accessTokensFile) are taken
+ * "/var/lib/muster"}. Relative paths (dataDir, tlsCert, tlsKey, tlsClientCa, accessTokensFile, followCa) are taken
  * from the file's folder.
  */
 export function settingsFromFile(path: string): ServeSettings {
@@ -122,7 +130,7 @@ export function settingsFromFile(path: string): ServeSettings {
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean" && !list) throw new CliError(`config file ${path}: "${key}" must be a string, a number, true or false, or a list of strings`);
     settings[key] = list ? value.join(",") : String(value);
   }
-  for (const file of ["dataDir", "tlsCert", "tlsKey", "tlsClientCa", "accessTokensFile"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
+  for (const file of ["dataDir", "tlsCert", "tlsKey", "tlsClientCa", "accessTokensFile", "followCa"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
   return settings;
 }
 
@@ -197,7 +205,26 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
     }
     dns = { ...addressSetting("the DNS address (--dns-addr, MUSTER_DNS_ADDR)", pick("dnsAddr")), ttlSeconds, domain };
   }
-  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, maxStreamsPerConnection, accessTokensFile, metrics, dns };
+  return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, maxStreamsPerConnection, accessTokensFile, metrics, dns, follow: followSetting(pick) };
+}
+
+/** The leader to follow: an http or https URL, its token and CA file only beside it. */
+function followSetting(pick: (key: keyof ServeSettings) => string): ServeConfig["follow"] {
+  const [leader, token, caFile] = [pick("follow"), pick("followToken"), pick("followCa")];
+  if (leader === "") {
+    if (token !== "" || caFile !== "") throw new CliError(`a leader's token or CA (MUSTER_FOLLOW_TOKEN, --follow-ca) needs a leader to follow: give --follow URL (MUSTER_FOLLOW) too`);
+    return undefined;
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(leader);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/" || url.search !== "" || url.hash !== "") {
+    throw new CliError(`the leader to follow (--follow, MUSTER_FOLLOW, "follow") must be a registry's URL such as http://10.0.0.5:6878 (got "${leader}")`);
+  }
+  return { leader: url.origin, token: token === "" ? undefined : token, caFile: caFile === "" ? undefined : resolve(caFile) };
 }
 
 /** A host:port setting, or a one-line CliError naming it. */

@@ -33,6 +33,13 @@ export interface WatcherOptions {
    * stream. `Infinity` turns it off.
    */
   readonly silenceMs?: number;
+  /** Told of every message from the registry, progress messages included: the stream works. */
+  readonly onMessage?: (revision: bigint) => void;
+  /**
+   * Keep `view`, the matching instances now. Default true; a consumer that
+   * keeps its own copy of every instance (a follower) saves the memory.
+   */
+  readonly keepView?: boolean;
 }
 
 /**
@@ -89,6 +96,7 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
         for await (const message of stream) {
           quiet?.refresh();
           failures = 0;
+          this.options.onMessage?.(message.revision);
           let update: WatchUpdate;
           if (message.snapshot) pending = [];
           if (pending !== undefined) {
@@ -123,12 +131,13 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
 
   private replace(events: Event[], revision: bigint): WatchUpdate {
     this.view.clear();
-    for (const event of events) if (event.instance !== undefined) this.view.set(keyOf(event.instance), event.instance);
+    if (this.options.keepView !== false) for (const event of events) if (event.instance !== undefined) this.view.set(keyOf(event.instance), event.instance);
     this.lastRevision = revision;
     return { snapshot: true, events, revision };
   }
 
   private apply(events: Event[]): WatchUpdate {
+    if (this.options.keepView === false) return { snapshot: false, events, revision: this.lastRevision };
     for (const event of events) {
       if (event.instance === undefined) continue;
       if (event.removed) this.view.delete(keyOf(event.instance));

@@ -71,6 +71,12 @@ export class AnswerCache {
     this.serviceBeats.delete(service);
   }
 
+  /** The whole state was replaced (a follower's snapshot): no kept answer is known to be exact any more. */
+  clear(): void {
+    this.answers.clear();
+    this.instancesKept = 0;
+  }
+
   private drop(key: string, entry: Entry): void {
     this.answers.delete(key);
     this.instancesKept -= entry.answer.instances.length;

@@ -23,6 +23,12 @@ export class EventLog {
     }
   }
 
+  /** Forgets every event: the history before a follower's snapshot is not known. */
+  clear(): void {
+    this.events = [];
+    this.start = 0;
+  }
+
   /**
    * The events after `revision` up to `current`, or undefined when the log
    * no longer holds all of them (the caller then sends a snapshot).

@@ -20,9 +20,14 @@ export interface RegistryEvent {
   readonly time: number;
 }
 
+/** True for the kinds of change that remove their instance from the registry. */
+export function removesInstance(type: EventType): type is "deregistered" | "expired" {
+  return type === "deregistered" || type === "expired";
+}
+
 /** True when the event removes its instance from the registry. */
 export function isRemoval(event: RegistryEvent): boolean {
-  return event.type === "deregistered" || event.type === "expired";
+  return removesInstance(event.type);
 }
 
 /** The health before the change, or undefined for a new registration. */

@@ -6,7 +6,8 @@ export type RegistryErrorCode =
   | "invalid-argument"
   | "not-found"
   | "unavailable"
-  | "resource-exhausted";
+  | "resource-exhausted"
+  | "failed-precondition";
 
 /**
  * An error a caller can act on. For invalid input, `field` names the field

@@ -38,6 +38,13 @@ export interface RegistryOptions {
   readonly onCommitted?: (durationMs: number, changes: number) => void;
   /** Default: up to 256 Discover answers, 20,000 instances in all, are reused while exact. */
   readonly answerCache?: AnswerCacheLimits;
+  /**
+   * Set for a follower: the leader it copies, as named in the refusal of
+   * every write. A follower takes changes only through `copy` and
+   * `replaceAll`, and tracks no liveness (its leader decides health and
+   * expiry). Default: a registry of its own.
+   */
+  readonly followerOf?: string;
 }
 
 export interface Registered {

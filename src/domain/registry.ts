@@ -15,6 +15,7 @@ import type { WatchStream } from "./watch-stream.js";
 import { GroupCommitter } from "./group-committer.js";
 import { defaultExpiryGuardPolicy, ExpiryGuard } from "./expiry-guard.js";
 import { AnswerCache } from "./answer-cache.js";
+import { makeCopiedChanges, type CopiedChange } from "./copied-changes.js";
 import type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
 
 export type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
@@ -45,11 +46,14 @@ export class Registry {
   /** The last copy of each record made with a newer heartbeat time, so readers keep getting the same object until the next beat. */
   private readonly refreshed = new WeakMap<InstanceRecord, InstanceRecord>();
   private readonly answers: AnswerCache;
+  /** A follower's answer to every write, naming its leader; undefined for a registry of its own. */
+  private readonly writeRefusal: RegistryError | undefined;
 
   private constructor(store: RegistryStore, revision: number, options: RegistryOptions) {
     this.clock = options.clock ?? systemClock;
     this.policy = options.liveness ?? defaultLivenessPolicy;
     this.revision = revision;
+    this.writeRefusal = options.followerOf === undefined ? undefined : new RegistryError("failed-precondition", `this registry is a read-only follower of ${options.followerOf}: send writes to the leader`);
     this.log = new EventLog(options.historyLimit ?? 10_000);
     this.answers = new AnswerCache(options.answerCache);
     this.hub = new WatchHub(
@@ -83,13 +87,14 @@ export class Registry {
     const loadedAt = registry.liveness.now();
     for (const instance of state.instances) {
       registry.index.set(instance);
-      registry.track(instance, loadedAt);
+      if (registry.writeRefusal === undefined) registry.track(instance, loadedAt);
     }
     return registry;
   }
 
   /** Registers an instance, or updates it in place when (service, id) exists. */
   register(input: InstanceInput | undefined): Promise<Registered> {
+    if (this.writeRefusal !== undefined) return Promise.reject(this.writeRefusal);
     const spec = validateInstanceSpec(input, this.policy);
     return this.committer.run((tx) => {
       const existing = tx.get(spec.service, spec.id);
@@ -113,6 +118,7 @@ export class Registry {
    * (default HEALTHY). A heartbeat that changes nothing is not written.
    */
   heartbeat(service: string, id: string, reported: Health | undefined): Promise<HeartbeatResult> {
+    if (this.writeRefusal !== undefined) return Promise.reject(this.writeRefusal);
     checkServiceName("service", service);
     checkInstanceId("id", id);
     const health = reported ?? "healthy";
@@ -151,6 +157,7 @@ export class Registry {
 
   /** Removes an instance: a graceful leave. */
   deregister(service: string, id: string): Promise<{ revision: number }> {
+    if (this.writeRefusal !== undefined) return Promise.reject(this.writeRefusal);
     checkServiceName("service", service);
     checkInstanceId("id", id);
     return this.committer.run((tx) => {
@@ -181,6 +188,23 @@ export class Registry {
     if (missed === undefined) stream.pushSnapshot(this.matching(filter), this.revision, this.clock.wallNow());
     else stream.offer(missed, this.revision, true);
     return stream;
+  }
+
+  /**
+   * A follower's copy of its leader's changes, made durable at the leader's
+   * revisions (see makeCopiedChanges); resolves with the revision reached.
+   */
+  copy(changes: readonly CopiedChange[]): Promise<number> {
+    return this.committer.run((tx) => makeCopiedChanges(tx, changes));
+  }
+
+  /**
+   * A follower's copy of its leader's snapshot: every instance replaced at
+   * `revision`, and the event log started over. Watchers here are ended
+   * with UNAVAILABLE and, resuming, get a snapshot too.
+   */
+  replaceAll(instances: readonly InstanceRecord[], revision: number): Promise<void> {
+    return this.committer.run((tx) => tx.replaceAll(instances, revision));
   }
 
   /** The named service's availability, from its instances' health. */
@@ -266,6 +290,7 @@ export class Registry {
 
   /** Writes the drain `next` makes of the instance's, unless it is the same one. */
   private changeDrain(service: string, id: string, remedy: string, next: (current: Drain | undefined) => Drain | undefined): Promise<Registered> {
+    if (this.writeRefusal !== undefined) return Promise.reject(this.writeRefusal);
     checkServiceName("service", service);
     checkInstanceId("id", id);
     return this.committer.run((tx) => {
@@ -321,6 +346,11 @@ export class Registry {
   private applied(tx: Transaction): void {
     tx.applyTo(this.index);
     this.revision = tx.lastRevision;
+    if (tx.isReplacement) {
+      this.log.clear();
+      this.answers.clear();
+      this.hub.closeAll(new RegistryError("unavailable", "this follower took a fresh snapshot from its leader; resume from your last revision"));
+    }
     for (const event of tx.events) {
       this.eventCounts[event.type]++;
       if (event.type === "deregistered" || event.type === "expired") {

@@ -16,6 +16,8 @@ interface Change {
  */
 export class Transaction {
   readonly events: RegistryEvent[] = [];
+  /** Set by `replaceAll`: the group replaces the whole state, and the event log starts over after it. */
+  private replacesAll = false;
   /** By instance key; `instance` is null for a removal. */
   private readonly changes = new Map<string, Change>();
 
@@ -36,21 +38,44 @@ export class Transaction {
     return this.revision;
   }
 
-  /** Stores `instance` (stamped with the next revision) and records its event. */
-  put(type: EventType, instance: InstanceRecord, previous: InstanceRecord | undefined): InstanceRecord {
+  /** True when this group replaces the whole state (`replaceAll`). */
+  get isReplacement(): boolean {
+    return this.replacesAll;
+  }
+
+  /**
+   * Stores `instance` (stamped with the next revision) and records its event,
+   * at the group's time unless `time` is given (a change copied from a leader
+   * keeps the leader's).
+   */
+  put(type: EventType, instance: InstanceRecord, previous: InstanceRecord | undefined, time = this.time): InstanceRecord {
     const revision = ++this.revision;
     const stored = updateRecord(instance, { revision });
     this.changes.set(instanceKey(stored.service, stored.id), { service: stored.service, id: stored.id, instance: stored });
-    this.events.push({ type, instance: stored, previous, revision, time: this.time });
+    this.events.push({ type, instance: stored, previous, revision, time });
     return stored;
   }
 
   /** Removes `instance` and records its event; returns the revision. */
-  remove(type: "deregistered" | "expired", instance: InstanceRecord): number {
+  remove(type: "deregistered" | "expired", instance: InstanceRecord, time = this.time): number {
     const revision = ++this.revision;
     this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance: null });
-    this.events.push({ type, instance, previous: instance, revision, time: this.time });
+    this.events.push({ type, instance, previous: instance, revision, time });
     return revision;
+  }
+
+  /**
+   * Replaces every instance with `instances`, as they are, at `revision`,
+   * with no events: what a follower does with its leader's snapshot. The
+   * history before `revision` is unknown here, so the event log is dropped
+   * whole and starts again after it. Only alone in its group.
+   */
+  replaceAll(instances: readonly InstanceRecord[], revision: number): void {
+    if (this.events.length > 0 || this.changes.size > 0) throw new Error("replaceAll must be the only change of its group");
+    for (const instance of this.committed.scan(undefined)) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance: null });
+    for (const instance of instances) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance });
+    this.revision = revision;
+    this.replacesAll = true;
   }
 
   /** The keys this group changes. */
@@ -66,7 +91,7 @@ export class Transaction {
       if (instance === null) deletes.push({ service, id });
       else puts.push(instance);
     }
-    return { revision: this.revision, puts, deletes, events: this.events, dropEventsThrough: this.revision - historyLimit, restore };
+    return { revision: this.revision, puts, deletes, events: this.events, dropEventsThrough: this.replacesAll ? this.revision : this.revision - historyLimit, restore };
   }
 
   /** Makes the group's changes visible in the committed index. */

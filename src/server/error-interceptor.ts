@@ -8,6 +8,7 @@ const codes: Record<RegistryErrorCode, Code> = {
   "not-found": Code.NotFound,
   unavailable: Code.Unavailable,
   "resource-exhausted": Code.ResourceExhausted,
+  "failed-precondition": Code.FailedPrecondition,
 };
 
 /**

@@ -38,6 +38,17 @@ export interface RegistryServerOptions {
   readonly metrics?: boolean;
   /** Answer DNS for `<service>.service.<domain>` (default domain `muster`) on this address, UDP and TCP (`answerDnsQuery`), with this TTL (default 0: resolvers keep nothing). Default: no DNS. */
   readonly dns?: { readonly host: string; readonly port: number; readonly ttlSeconds?: number; readonly domain?: string };
+  /** For a follower (with `registry.followerOf`): its link to the leader now, for Status. Default: not a follower. */
+  readonly following?: () => FollowingState;
+}
+
+/** A follower's link to its leader, as Status reports it. */
+export interface FollowingState {
+  readonly leader: string;
+  /** A stream from the leader is open now. */
+  readonly connected: boolean;
+  /** Why the last stream broke or could not be opened; empty while connected. */
+  readonly lastError: string;
 }
 
 /** A registry serving on a port. */

@@ -58,7 +58,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const readMaxBytes = options.readMaxBytes ?? 1024 * 1024;
   const clientCertificates = options.tls?.clientCa !== undefined;
   const access = options.accessTokens === undefined && !clientCertificates ? undefined : new AccessGuard(options.accessTokens, clientCertificates);
-  const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now() });
+  const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now(), following: options.following });
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
   // What the port serves besides RPCs, each in front of the next: the dashboard, Prometheus' targets and metrics, then CORS around Connect.

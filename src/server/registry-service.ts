@@ -3,7 +3,7 @@ import { durationFromMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { Registry } from "../domain/registry.js";
 import { musterVersion } from "../version.js";
 import { directorySize } from "./directory-size.js";
-import type { RegistryService } from "../../gen/muster/v1/registry_pb.js";
+import { FollowingSchema, type RegistryService } from "../../gen/muster/v1/registry_pb.js";
 import {
   discoveredToWire,
   filterFromWire,
@@ -13,12 +13,15 @@ import {
   instanceToWire,
 } from "./convert.js";
 import { watchAnswers } from "./watch-answers.js";
+import type { FollowingState } from "./registry-server-types.js";
 
 /** What Status reports about the serving process, beyond the registry's own counts. */
 export interface ServerFacts {
   readonly dataDir: string;
   /** Wall-clock milliseconds when serving started. */
   readonly startedAt: number;
+  /** A follower's link to its leader now; absent for a registry of its own. */
+  readonly following?: (() => FollowingState) | undefined;
 }
 
 /**
@@ -94,6 +97,7 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
         residentBytes: BigInt(process.memoryUsage.rss()),
         writeFailure: stats.writeFailure?.reason ?? "",
         writeFailingSince: stats.writeFailure === undefined ? undefined : timestampFromMs(stats.writeFailure.since),
+        following: facts?.following === undefined ? undefined : { $typeName: FollowingSchema.typeName, ...facts.following() },
       };
     },
 

@@ -19,6 +19,13 @@ const eventTypeToProto: Record<DomainEventType, EventType> = {
   expired: EventType.EXPIRED,
 };
 
+const eventTypeFromProto = new Map(Object.entries(eventTypeToProto).map(([domain, wire]) => [wire, domain as DomainEventType]));
+
+/** The domain's kind of change for a wire EventType; undefined for UNSPECIFIED or a kind this build does not know. */
+export function eventTypeFromWire(type: EventType): DomainEventType | undefined {
+  return eventTypeFromProto.get(type);
+}
+
 /**
  * Wire events by the domain's WatchEvent. WatchHub gives every watcher of a
  * change the same WatchEvent objects, so a live event is converted (and, on

@@ -13,6 +13,8 @@ import { corruptValue, explainOpenError, explainReadError, recovery, StoreError 
 export class LevelStore implements RegistryStore {
   /** The oldest event revision still on disk; older ones are compacted away. */
   private oldestEvent = 1;
+  /** The revision of the last commit written (or loaded): no event key above it exists. */
+  private storedRevision = 0;
   /**
    * Set when a write failed. LevelDB goes on appending to a write-ahead log
    * that may now end in a torn record, and at the next open it drops the
@@ -60,6 +62,7 @@ export class LevelStore implements RegistryStore {
       );
     }
     this.oldestEvent = events[0]?.revision ?? revision + 1;
+    this.storedRevision = revision;
     return { revision, instances, events };
   }
 
@@ -86,7 +89,10 @@ export class LevelStore implements RegistryStore {
       }
       writeInstances(batch, commit);
       for (const event of commit.events) batch.put(eventKey(event.revision), JSON.stringify(event));
-      for (; oldest <= commit.dropEventsThrough; oldest++) batch.del(eventKey(oldest));
+      // Only keys that may exist: a follower taking a snapshot drops a log that ends far below the new revision.
+      const newestEvent = commit.events.at(-1)?.revision ?? this.storedRevision;
+      for (; oldest <= Math.min(commit.dropEventsThrough, newestEvent); oldest++) batch.del(eventKey(oldest));
+      oldest = Math.max(oldest, commit.dropEventsThrough + 1);
       batch.put(revisionKey, String(commit.revision));
     } catch (error) {
       await batch.close();
@@ -99,6 +105,7 @@ export class LevelStore implements RegistryStore {
       throw error;
     }
     this.oldestEvent = oldest;
+    this.storedRevision = commit.revision;
   }
 
   async close(): Promise<void> {

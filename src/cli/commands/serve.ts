@@ -9,6 +9,7 @@ import { CliError, readSettingFile } from "../cli-error.js";
 import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
 import { capYoungGeneration } from "../young-generation-cap.js";
 import { followingLoadPays, followLoadWithMemory } from "../memory-follows-load.js";
+import { LeaderLink } from "../leader-link.js";
 import { logLevels, resolveServeConfig, settingsFromEnv, settingsFromFile, type LogLevel, type ServeConfig } from "../serve-config.js";
 
 /** How long shutdown may take before the process exits regardless. */
@@ -26,6 +27,8 @@ interface ServeFlags {
   metrics?: boolean;
   dnsAddr?: string;
   dnsDomain?: string;
+  follow?: string;
+  followCa?: string;
   config?: string;
 }
 
@@ -43,21 +46,25 @@ export function serveCommand(): Command {
     .option("--access-tokens <file>", 'require a bearer token: a file of lines "write <token>" or "read <token>" (MUSTER_ACCESS_TOKENS_FILE; default none, anyone may call)')
     .option("--dns-addr <host:port>", "also answer DNS there, UDP and TCP: <service>.service.muster A, AAAA and SRV (MUSTER_DNS_ADDR; default none)")
     .option("--dns-domain <domain>", "the domain DNS answers for, such as svc.example.internal (MUSTER_DNS_DOMAIN; default muster)")
+    .option("--follow <url>", "be a read-only follower of the registry at this URL: copy its changes, serve reads, refuse writes; restart without it to promote (MUSTER_FOLLOW; token in MUSTER_FOLLOW_TOKEN; default none)")
+    .option("--follow-ca <file>", "the PEM CA that signed the leader's TLS certificate, when not a public one (MUSTER_FOLLOW_CA)")
     .option("--metrics", "serve Prometheus metrics at GET /metrics on the same port (MUSTER_METRICS=on; default off)")
     .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5, "youngGenerationMiB": 16, "corsOrigins": ["https://dash.example.com"]} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ muster serve --addr 0.0.0.0:6878 --tls-cert cert.pem --tls-key key.pem\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
       const config = resolveServeConfig(
-        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tlsClientCa: flags.tlsClientCa, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined, dnsAddr: flags.dnsAddr, dnsDomain: flags.dnsDomain },
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tlsClientCa: flags.tlsClientCa, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined, dnsAddr: flags.dnsAddr, dnsDomain: flags.dnsDomain, follow: flags.follow, followCa: flags.followCa },
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
       const logger = await createLogger(config.logLevel);
-      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, maxStreamsPerConnection: config.maxStreamsPerConnection, accessTokens: readAccessTokens(config.accessTokensFile), metrics: config.metrics, dns: config.dns, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
+      const link = config.follow === undefined ? undefined : new LeaderLink(config.follow.leader, { token: config.follow.token, ca: config.follow.caFile === undefined ? undefined : readSettingFile(config.follow.caFile, "leader's CA (--follow-ca, MUSTER_FOLLOW_CA)") }, logger);
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, maxStreamsPerConnection: config.maxStreamsPerConnection, accessTokens: readAccessTokens(config.accessTokensFile), metrics: config.metrics, dns: config.dns, following: link === undefined ? undefined : () => link.state, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold }, followerOf: link?.leader } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
       });
+      link?.start(running.registry);
       keepShortLivedObjectsYoung();
       const stopSizingHeap = config.youngGenerationMiB > 0 ? sizeHeapToLoad(config.youngGenerationMiB * 1024 * 1024) : () => undefined;
       const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger) : () => undefined;
@@ -75,7 +82,9 @@ export function serveCommand(): Command {
             logger.error(`shutdown took longer than ${shutdownDeadlineMs / 1000}s; exiting anyway`);
             process.exit(1);
           }, shutdownDeadlineMs).unref();
-          running.close().then(resolve, (error: unknown) => {
+          (link?.stop() ?? Promise.resolve())
+            .then(() => running.close())
+            .then(resolve, (error: unknown) => {
             logger.error({ err: error }, "shutdown failed");
             process.exit(1);
           });

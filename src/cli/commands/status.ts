@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { StatusResponseSchema } from "../../../gen/muster/v1/registry_pb.js";
 import { callRegistry, clientCommand, outputOption, print, type RegistryFlags } from "../command-kit.js";
 import { colorsFor, formatBytes, formatSeconds, type Colors } from "../format.js";
-import type { StatusResponse } from "../../../gen/muster/v1/registry_pb.js";
+import type { Following, StatusResponse } from "../../../gen/muster/v1/registry_pb.js";
 
 /** `muster status`: is the registry up, and what does it hold. */
 export function statusCommand(): Command {
@@ -21,6 +21,7 @@ export function statusCommand(): Command {
       const lines: [string, string][] = [
         ["registry", `${flags.registry} ${colors.green("(reachable)")}`],
         ["version", status.version],
+        ...(status.following === undefined ? [] : [["leader", leaderLine(colors, status.following)] as [string, string]]),
         ["uptime", uptime],
         ["revision", String(status.revision)],
         ["services", String(status.services)],
@@ -33,6 +34,11 @@ export function statusCommand(): Command {
       ];
       print(lines.map(([key, value]) => `${key.padEnd(10)} ${value}`).join("\n"));
     });
+}
+
+function leaderLine(colors: Colors, following: Following): string {
+  if (following.connected) return `${following.leader} ${colors.green("(following: copying its changes; writes go there)")}`;
+  return colors.red(`${following.leader} (NOT REACHED${following.lastError === "" ? "" : `: ${following.lastError}`}; serving the last copy, writes go there)`);
 }
 
 function writesLine(colors: Colors, status: StatusResponse): string {

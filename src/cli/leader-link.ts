@@ -1,0 +1,119 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { createRegistryClient, type RegistryClientOptions } from "../client/registry-client.js";
+import { backoffDelay } from "../client/backoff.js";
+import { RegistryWatcher } from "../client/watcher.js";
+import type { CopiedChange } from "../domain/copied-changes.js";
+import type { InstanceRecord } from "../domain/instance.js";
+import { defaultLivenessPolicy } from "../domain/instance-spec.js";
+import { RegistryError } from "../domain/registry-error.js";
+import type { Registry } from "../domain/registry.js";
+import { recordFromWire } from "../server/convert.js";
+import type { FollowingState } from "../server/registry-server-types.js";
+import { eventTypeFromWire } from "../server/watch-answers.js";
+import type { Event } from "../../gen/muster/v1/registry_pb.js";
+
+/**
+ * A follower's link to its leader (`muster serve --follow URL`): one Watch
+ * of everything (unhealthy and drained instances too), resumed from the
+ * follower's own revision after every break and every restart, and each
+ * update made durable here at the leader's revisions before the next is
+ * read. A snapshot from the leader (a first start, or a follower so far
+ * behind that the leader's log no longer holds its revision) replaces the
+ * follower's state. A change that does not follow the last one copied
+ * (which the leader's Watch promises never to send) starts over from a
+ * snapshot rather than copy around a gap.
+ */
+export class LeaderLink {
+  private connected = false;
+  private lastError = "";
+  private stopped = false;
+  private watcher: RegistryWatcher | undefined;
+  private copying: Promise<void> | undefined;
+
+  constructor(
+    /** The leader's URL. */
+    readonly leader: string,
+    private readonly clientOptions: Omit<RegistryClientOptions, "baseUrl">,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Whether the link holds a stream now, and why the last one broke. */
+  get state(): FollowingState {
+    return { leader: this.leader, connected: this.connected, lastError: this.lastError };
+  }
+
+  /** Starts copying into `registry`, which must have been opened as this leader's follower. */
+  start(registry: Registry): void {
+    this.copying ??= this.copyLoop(registry);
+  }
+
+  /** Ends the stream; resolves once the update being written (if any) is durable. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.close();
+    await this.copying;
+  }
+
+  private async copyLoop(registry: Registry): Promise<void> {
+    const client = createRegistryClient({ ...this.clientOptions, baseUrl: this.leader });
+    let failures = 0;
+    let fromSnapshot = false;
+    while (!this.isStopped()) {
+      const watcher = new RegistryWatcher(client, { includeUnhealthy: true, includeDrained: true }, {
+        sinceRevision: fromSnapshot ? 0n : BigInt(registry.currentRevision()),
+        keepView: false,
+        onMessage: () => this.linked(),
+        onRetry: (error, delayMs) => this.broken(error.code === Code.Unauthenticated || error.code === Code.PermissionDenied ? `${error.message}; give this follower a read token of the leader (MUSTER_FOLLOW_TOKEN)` : error.message, delayMs),
+      });
+      this.watcher = watcher;
+      try {
+        for await (const update of watcher) {
+          if (update.snapshot) await registry.replaceAll(update.events.map((event) => recordOf(event)), Number(update.revision));
+          else await registry.copy(update.events.map((event) => changeOf(event)));
+          failures = 0;
+          fromSnapshot = false;
+        }
+        return;
+      } catch (error) {
+        watcher.close();
+        if (this.isStopped()) return;
+        fromSnapshot = error instanceof RegistryError && error.code === "failed-precondition";
+        const delayMs = backoffDelay(failures++);
+        this.broken(`could not copy the leader's changes: ${error instanceof Error ? error.message : String(error)}`, delayMs);
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  /** A method, not a property read, so checks after an await are not narrowed away. */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
+  private linked(): void {
+    if (this.connected) return;
+    this.connected = true;
+    this.lastError = "";
+    this.logger.info({ leader: this.leader }, "following the leader");
+  }
+
+  private broken(reason: string, retryInMs: number): void {
+    if (this.connected || reason !== this.lastError) this.logger.warn({ leader: this.leader, retryInMs: Math.round(retryInMs) }, `lost the leader: ${reason}`);
+    this.connected = false;
+    this.lastError = reason;
+  }
+}
+
+function recordOf(event: Event): InstanceRecord {
+  if (event.instance === undefined) throw new Error(`the leader sent an event without its instance at revision ${event.revision}`);
+  return recordFromWire(event.instance, defaultLivenessPolicy);
+}
+
+function changeOf(event: Event): CopiedChange {
+  const type = eventTypeFromWire(event.type);
+  if (type === undefined) throw new Error(`the leader sent an event of unknown type ${event.type} at revision ${event.revision}`);
+  return { type, instance: recordOf(event), revision: Number(event.revision), time: event.time === undefined ? Date.now() : timestampMs(event.time) };
+}

@@ -1,0 +1,251 @@
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { pino } from "pino";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { LeaderLink } from "../src/cli/leader-link.js";
+import { EventType, HealthStatus, type Instance, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
+import { callError } from "./support/call-error.js";
+import type { RegistryClient } from "./support/clients.js";
+import { grpcJsClient } from "./support/grpc-js-client.js";
+import { freePort } from "./support/machine.js";
+import { MusterProcess } from "./support/registry-process.js";
+import { tempDataDir, TestRegistry } from "./support/test-registry.js";
+import { WatchReader } from "./support/watch-reader.js";
+
+// A follower copies its leader through one Watch, at the leader's revisions, serves reads and refuses writes;
+// restarted without --follow it is a registry of its own that carries on from the leader's revision.
+
+const ttl = durationFromMs(600_000);
+const instance = (id: string, service = "api") => ({ service, id, address: `10.0.0.${id.length}:80`, ttl });
+const everything = { includeUnhealthy: true, includeDrained: true };
+const silent = pino({ level: "silent" });
+
+/** What Discover shows of each instance, without the last heartbeat (heartbeats are not changes, so followers do not copy them). */
+const shown = (instances: readonly Instance[]) => instances.map(({ service, id, address, health, revision, drain }) => ({ service, id, address, health, revision, drain: drain?.reason }));
+
+/** A follower of `leader`, in this process, on `dataDir` (fresh when absent), with its link started. */
+async function startFollower(leader: string, dataDir?: string, historyLimit?: number): Promise<{ server: TestRegistry; link: LeaderLink }> {
+  const link = new LeaderLink(leader, {}, silent);
+  const server = await TestRegistry.start({ dataDir, following: () => link.state, registry: { followerOf: leader, historyLimit } });
+  link.start(server.registry);
+  onTestFinished(() => link.stop());
+  return { server, link };
+}
+
+async function caughtUp(follower: RegistryClient, leader: RegistryClient): Promise<bigint> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const [{ revision }, copied] = await Promise.all([leader.status({}), follower.status({})]);
+    if (copied.revision === revision) return revision;
+    if (Date.now() > deadline) throw new Error(`the follower is at ${copied.revision}, the leader at ${revision}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function expectSameState(follower: RegistryClient, leader: RegistryClient): Promise<void> {
+  const revision = await caughtUp(follower, leader);
+  const [copied, original] = await Promise.all([follower.discover(everything), leader.discover(everything)]);
+  expect(copied.revision).toBe(revision);
+  expect(shown(copied.instances)).toEqual(shown(original.instances));
+}
+
+/** The events of `messages`, as type, id, revision and removed. */
+const eventsOf = (messages: readonly WatchResponse[]) => messages.flatMap((message) => message.events.map((event) => [EventType[event.type], event.instance?.id, event.revision, event.removed]));
+
+async function eventsUpTo(reader: WatchReader, revision: bigint): Promise<WatchResponse[]> {
+  const messages: WatchResponse[] = [];
+  while ((messages.at(-1)?.revision ?? 0n) < revision) messages.push(await reader.next());
+  return messages;
+}
+
+describe("a follower (muster serve --follow)", () => {
+  it("copies every change at the leader's revisions, serves them on every protocol, and refuses writes", async () => {
+    const leader = await TestRegistry.start();
+    const original = leader.client();
+    await original.register({ instance: instance("a") });
+    await original.register({ instance: instance("bb") });
+    await original.register({ instance: instance("ccc", "web") });
+    const { server } = await startFollower(leader.url);
+    const copy = server.client();
+    await expectSameState(copy, original);
+    expect((await copy.status({})).following).toMatchObject({ leader: leader.url, connected: true, lastError: "" });
+    expect((await original.status({})).following).toBeUndefined();
+
+    // Live changes of every kind, watched on both sides from the same revision.
+    const from = (await original.status({})).revision;
+    const onLeader = new WatchReader(original.watch({ ...everything, sinceRevision: from }));
+    const onFollower = new WatchReader(copy.watch({ ...everything, sinceRevision: from }));
+    await original.drain({ service: "api", id: "bb", reason: "canary pulled" });
+    await original.heartbeat({ service: "api", id: "a", status: HealthStatus.UNHEALTHY });
+    await original.register({ instance: { ...instance("a"), address: "10.9.9.9:81" } });
+    await original.deregister({ service: "web", id: "ccc" });
+    await original.undrain({ service: "api", id: "bb" });
+    const last = (await original.status({})).revision;
+    const [seenOnLeader, seenOnFollower] = await Promise.all([eventsUpTo(onLeader, last), eventsUpTo(onFollower, last)]);
+    expect(eventsOf(seenOnFollower)).toEqual(eventsOf(seenOnLeader));
+    const times = (messages: readonly WatchResponse[]) => messages.flatMap((message) => message.events.map((event) => event.time));
+    expect(times(seenOnFollower)).toEqual(times(seenOnLeader));
+    expect(eventsOf(seenOnFollower).map(([type]) => type)).toEqual(["DRAIN_CHANGED", "HEALTH_CHANGED", "UPDATED", "DEREGISTERED", "DRAIN_CHANGED"]);
+    await expectSameState(copy, original);
+    for (const transport of ["Connect JSON over HTTP/1.1", "gRPC-Web over HTTP/1.1"]) {
+      expect(shown((await server.client(transport).discover({ service: "api" })).instances)).toEqual(shown((await original.discover({ service: "api" })).instances));
+    }
+    const grpcJs = grpcJsClient(server.url);
+    onTestFinished(() => grpcJs.close());
+    const byGrpcJs = (await grpcJs.unary("Discover", { service: "api" })).instances as { address: string }[];
+    expect(byGrpcJs.map((found) => found.address)).toEqual(["10.9.9.9:81", "10.0.0.2:80"]);
+
+    // Writes: refused by name, and nothing changes.
+    const before = (await copy.status({})).revision;
+    const refusals = await Promise.all([
+      callError(copy.register({ instance: instance("d") })),
+      callError(copy.heartbeat({ service: "api", id: "a" })),
+      callError(copy.deregister({ service: "api", id: "a" })),
+      callError(copy.drain({ service: "api", id: "a", reason: "x" })),
+      callError(copy.undrain({ service: "api", id: "a" })),
+    ]);
+    for (const refusal of refusals) {
+      expect(refusal.code).toBe(Code.FailedPrecondition);
+      expect(refusal.rawMessage).toBe(`this registry is a read-only follower of ${leader.url}: send writes to the leader`);
+    }
+    expect((await copy.status({})).revision).toBe(before);
+    await expectSameState(copy, original);
+  });
+
+  it("resumes from its own revision after a restart and after the leader was away, with a gap-free log of its own", async () => {
+    const port = await freePort();
+    const leaderDir = await tempDataDir();
+    let leader = await TestRegistry.start({ port, dataDir: leaderDir });
+    await leader.client().register({ instance: instance("a") });
+    const followerDir = await tempDataDir();
+    let follower = await startFollower(leader.url, followerDir);
+    const joinedAt = await caughtUp(follower.server.client(), leader.client());
+
+    // The follower stops; the leader goes on; the follower comes back and copies what it missed as changes.
+    await follower.link.stop();
+    await follower.server.stop();
+    await leader.client().register({ instance: instance("bb") });
+    await leader.client().deregister({ service: "api", id: "a" });
+    follower = await startFollower(leader.url, followerDir);
+    await expectSameState(follower.server.client(), leader.client());
+    const resumed = new WatchReader(follower.server.client().watch({ ...everything, sinceRevision: joinedAt }));
+    const missed = await resumed.next();
+    expect(missed.snapshot).toBe(false);
+    expect(eventsOf([missed])).toEqual([["REGISTERED", "bb", joinedAt + 1n, false], ["DEREGISTERED", "a", joinedAt + 2n, true]]);
+
+    // The leader goes away: the follower says so and keeps serving what it has; the leader returns on its port.
+    await leader.stop();
+    await expect.poll(async () => (await follower.server.client().status({})).following?.connected, { timeout: 10_000 }).toBe(false);
+    expect((await follower.server.client().status({})).following?.lastError).not.toBe("");
+    expect((await follower.server.client().discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["bb"]);
+    leader = await TestRegistry.start({ port, dataDir: leaderDir });
+    await leader.client().register({ instance: instance("ccc") });
+    await expectSameState(follower.server.client(), leader.client());
+    expect((await follower.server.client().status({})).following).toMatchObject({ connected: true, lastError: "" });
+    expect(eventsOf([await resumed.nextWithEvents()])).toEqual([["REGISTERED", "ccc", joinedAt + 3n, false]]);
+  });
+
+  it("takes a snapshot when the leader's log no longer holds its revision, and its watchers then get one too", async () => {
+    const leader = await TestRegistry.start({ registry: { historyLimit: 3 } });
+    const original = leader.client();
+    for (const id of ["a", "bb", "ccc"]) await original.register({ instance: instance(id) });
+    const followerDir = await tempDataDir();
+    let follower = await startFollower(leader.url, followerDir, 3);
+    await caughtUp(follower.server.client(), original);
+    // One change copied as a change, so the follower's own log holds an event from before the snapshot to come.
+    await original.register({ instance: instance("x") });
+    const joinedAt = await caughtUp(follower.server.client(), original);
+    const watching = new WatchReader(follower.server.client().watch({ ...everything, sinceRevision: joinedAt }));
+    expect((await watching.next()).events).toEqual([]);
+
+    await follower.link.stop();
+    for (const id of ["dddd", "eeeee", "ffffff", "ggggggg"]) await original.register({ instance: instance(id) });
+    await original.deregister({ service: "api", id: "a" });
+    follower.link = new LeaderLink(leader.url, {}, silent);
+    follower.link.start(follower.server.registry);
+    onTestFinished(() => follower.link.stop());
+    await expectSameState(follower.server.client(), original);
+    // Its watchers cannot be told what happened between its old revision and the snapshot's: they are ended, and resume from a snapshot.
+    await expect(watching.next()).rejects.toThrow(/fresh snapshot from its leader/);
+    for (const since of [joinedAt - 1n, joinedAt]) {
+      const resumed = new WatchReader(follower.server.client().watch({ ...everything, sinceRevision: since }));
+      const snapshot = await resumed.next();
+      expect(snapshot.snapshot).toBe(true);
+      expect(snapshot.events.map((event) => event.instance?.id)).toEqual(["bb", "ccc", "dddd", "eeeee", "ffffff", "ggggggg", "x"]);
+    }
+
+    // What it wrote loads again (the store's revision and event log agree), and it goes on copying changes.
+    await follower.link.stop();
+    await follower.server.stop();
+    follower = await startFollower(leader.url, followerDir, 3);
+    await original.register({ instance: instance("hhhhhhhh") });
+    await expectSameState(follower.server.client(), original);
+  });
+
+  it("restarted without --follow, takes writes and carries on from the leader's revision, tracking liveness", async () => {
+    const leader = await TestRegistry.start();
+    const original = leader.client();
+    await original.register({ instance: { ...instance("a"), ttl: durationFromMs(1_000), deregisterAfter: durationFromMs(1_000) } });
+    await original.register({ instance: instance("bb") });
+    const followerDir = await tempDataDir();
+    const follower = await startFollower(leader.url, followerDir);
+    const copiedAt = await caughtUp(follower.server.client(), original);
+    const watcher = new WatchReader(original.watch({ ...everything, sinceRevision: copiedAt }));
+    expect((await watcher.next()).revision).toBe(copiedAt);
+
+    await follower.link.stop();
+    await follower.server.stop();
+    await leader.stop();
+    const promoted = await TestRegistry.start({ dataDir: followerDir });
+    const client = promoted.client();
+    expect((await client.status({})).following).toBeUndefined();
+    const { revision } = await client.register({ instance: instance("ccc") });
+    expect(revision).toBe(copiedAt + 1n);
+    // A watcher of the old leader resumes here with the revision it had, and misses nothing.
+    const resumed = new WatchReader(client.watch({ ...everything, sinceRevision: copiedAt }));
+    expect(eventsOf([await resumed.nextWithEvents()])).toEqual([["REGISTERED", "ccc", copiedAt + 1n, false]]);
+    // Liveness runs again: the copied instance with a 1s ttl and no heartbeat goes unhealthy, then expires; the heartbeating one stays.
+    const beating = setInterval(() => void client.heartbeat({ service: "api", id: "bb" }).catch(() => undefined), 300);
+    onTestFinished(() => clearInterval(beating));
+    const changes = eventsOf([await resumed.nextWithEvents(), await resumed.nextWithEvents()]);
+    expect(changes.map(([type, id]) => [type, id])).toEqual([["HEALTH_CHANGED", "a"], ["EXPIRED", "a"]]);
+    expect((await client.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["bb", "ccc"]);
+  });
+
+  it("runs as `muster serve --follow`: status names the leader, the leader's token is used, and bad settings stop it with one line", async () => {
+    const tokens = await tempDataDir();
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(`${tokens}/tokens`, "write writer-secret-0123456789\nread reader-secret-0123456789\n");
+    const leader = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_ACCESS_TOKENS_FILE: `${tokens}/tokens` });
+    onTestFinished(() => leader.kill("SIGINT").then(() => undefined));
+    const leaderUrl = await leader.ready();
+    const registered = await MusterProcess.run(["drain", "api", "a", "--registry", leaderUrl], { MUSTER_TOKEN: "writer-secret-0123456789" });
+    expect(registered.stderr).toMatch(/not registered/);
+
+    const follower = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_FOLLOW: leaderUrl, MUSTER_FOLLOW_TOKEN: "reader-secret-0123456789" });
+    onTestFinished(() => follower.kill("SIGINT").then(() => undefined));
+    const followerUrl = await follower.ready();
+    await follower.line((line) => line.includes("following the leader"));
+    const status = await MusterProcess.run(["status", "--registry", followerUrl]);
+    expect(status.stdout).toContain(`leader     ${leaderUrl} (following: copying its changes; writes go there)`);
+    const refused = await MusterProcess.run(["deregister", "api", "a", "--registry", followerUrl]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`this registry is a read-only follower of ${leaderUrl}: send writes to the leader`);
+
+    // Without the token the leader refuses it, and its status says why.
+    const stranger = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_FOLLOW: leaderUrl });
+    onTestFinished(() => stranger.kill("SIGINT").then(() => undefined));
+    const strangerUrl = await stranger.ready();
+    await stranger.line((line) => line.includes("lost the leader"));
+    expect((await MusterProcess.run(["status", "--registry", strangerUrl])).stdout).toMatch(/NOT REACHED: \[unauthenticated\] .*; give this follower a read token of the leader \(MUSTER_FOLLOW_TOKEN\)/);
+
+    for (const [env, message] of [
+      [{ MUSTER_FOLLOW: "10.0.0.5:6878" }, `the leader to follow (--follow, MUSTER_FOLLOW, "follow") must be a registry's URL such as http://10.0.0.5:6878 (got "10.0.0.5:6878")`],
+      [{ MUSTER_FOLLOW_TOKEN: "reader-secret-0123456789" }, "a leader's token or CA (MUSTER_FOLLOW_TOKEN, --follow-ca) needs a leader to follow: give --follow URL (MUSTER_FOLLOW) too"],
+    ] as const) {
+      const exit = await MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), ...env }).exited;
+      expect(exit.code).not.toBe(0);
+      expect(exit.stderr.trim()).toBe(`muster: ${message}`);
+    }
+  });
+});
