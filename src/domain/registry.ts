@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from "./clock.js";
-import { eventTypes, type EventType } from "./event.js";
+import { eventTypes, isRemoval, type EventType } from "./event.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
 import { instanceKey, makeRecord, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
@@ -353,7 +353,7 @@ export class Registry {
     }
     for (const event of tx.events) {
       this.eventCounts[event.type]++;
-      if (event.type === "deregistered" || event.type === "expired") {
+      if (isRemoval(event)) {
         this.liveness.forget(instanceKey(event.instance.service, event.instance.id));
         if (!this.index.hasService(event.instance.service)) this.answers.forgetService(event.instance.service);
       }

@@ -85,9 +85,9 @@ export function serveCommand(): Command {
           (link?.stop() ?? Promise.resolve())
             .then(() => running.close())
             .then(resolve, (error: unknown) => {
-            logger.error({ err: error }, "shutdown failed");
-            process.exit(1);
-          });
+              logger.error({ err: error }, "shutdown failed");
+              process.exit(1);
+            });
         };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
