@@ -1,15 +1,20 @@
+import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { pino } from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { LeaderLink } from "../src/cli/leader-link.js";
-import { EventType, HealthStatus, type Instance, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
+import { createRegistryClient } from "../src/client/registry-client.js";
+import { instanceFromWire } from "../src/server/convert.js";
+import { EventType, HealthStatus, InstanceSchema, type Instance, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
+import { startBlackholeProxy, type BlackholeProxy } from "./support/blackhole-proxy.js";
 import { callError } from "./support/call-error.js";
 import type { RegistryClient } from "./support/clients.js";
 import { grpcJsClient } from "./support/grpc-js-client.js";
 import { freePort } from "./support/machine.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
+import { tlsFiles, tlsPem } from "./support/tls-fixtures.js";
 import { WatchReader } from "./support/watch-reader.js";
 
 // A follower copies its leader through one Watch, at the leader's revisions, serves reads and refuses writes;
@@ -26,10 +31,24 @@ const shown = (instances: readonly Instance[]) => instances.map(({ service, id, 
 /** A follower of `leader`, in this process, on `dataDir` (fresh when absent), with its link started. */
 async function startFollower(leader: string, dataDir?: string, historyLimit?: number): Promise<{ server: TestRegistry; link: LeaderLink }> {
   const link = new LeaderLink(leader, {}, silent);
-  const server = await TestRegistry.start({ dataDir, following: () => link.state, registry: { followerOf: leader, historyLimit } });
+  const server = await TestRegistry.start({ dataDir, following: link, registry: { followerOf: leader, historyLimit } });
   link.start(server.registry);
   onTestFinished(() => link.stop());
   return { server, link };
+}
+
+/**
+ * A follower whose copy of the leader lags `lagMs` behind (its link goes
+ * through a proxy), while the writes it is given go straight to the leader.
+ */
+async function startLaggingFollower(leader: string, lagMs: number): Promise<{ server: TestRegistry; proxy: BlackholeProxy }> {
+  const proxy = await startBlackholeProxy(leader, { lagMs });
+  const link = new LeaderLink(proxy.url, {}, silent);
+  const writes = createRegistryClient({ baseUrl: leader });
+  const server = await TestRegistry.start({ following: { leader, writes, get state() { return link.state; } }, registry: { followerOf: leader } });
+  link.start(server.registry);
+  onTestFinished(() => link.stop());
+  return { server, proxy };
 }
 
 async function caughtUp(follower: RegistryClient, leader: RegistryClient): Promise<bigint> {
@@ -59,7 +78,7 @@ async function eventsUpTo(reader: WatchReader, revision: bigint): Promise<WatchR
 }
 
 describe("a follower (muster serve --follow)", () => {
-  it("copies every change at the leader's revisions, serves them on every protocol, and refuses writes", async () => {
+  it("copies every change at the leader's revisions and serves them on every protocol", async () => {
     const leader = await TestRegistry.start();
     const original = leader.client();
     await original.register({ instance: instance("a") });
@@ -94,22 +113,68 @@ describe("a follower (muster serve --follow)", () => {
     onTestFinished(() => grpcJs.close());
     const byGrpcJs = (await grpcJs.unary("Discover", { service: "api" })).instances as { address: string }[];
     expect(byGrpcJs.map((found) => found.address)).toEqual(["10.9.9.9:81", "10.0.0.2:80"]);
+    // Its own registry takes changes only as copies: a write made on it directly, not through the server, is refused.
+    const before = server.registry.currentRevision();
+    await expect(server.registry.register(instanceFromWire(create(InstanceSchema, instance("d"))))).rejects.toThrow(`this registry is a read-only follower of ${leader.url}: send writes to the leader`);
+    await expect(server.registry.deregister("api", "a")).rejects.toMatchObject({ code: "failed-precondition" });
+    expect(server.registry.currentRevision()).toBe(before);
+  });
 
-    // Writes: refused by name, and nothing changes.
-    const before = (await copy.status({})).revision;
-    const refusals = await Promise.all([
-      callError(copy.register({ instance: instance("d") })),
-      callError(copy.heartbeat({ service: "api", id: "a" })),
-      callError(copy.deregister({ service: "api", id: "a" })),
-      callError(copy.drain({ service: "api", id: "a", reason: "x" })),
-      callError(copy.undrain({ service: "api", id: "a" })),
-    ]);
-    for (const refusal of refusals) {
-      expect(refusal.code).toBe(Code.FailedPrecondition);
-      expect(refusal.rawMessage).toBe(`this registry is a read-only follower of ${leader.url}: send writes to the leader`);
-    }
-    expect((await copy.status({})).revision).toBe(before);
+  it("sends every write on to its leader and answers once its own copy holds it, on every protocol, and the leader's errors come back as they were", async () => {
+    const leader = await TestRegistry.start();
+    const original = leader.client();
+    // Its copy lags 300 ms behind, so only waiting for it shows each write at once.
+    const { server, proxy } = await startLaggingFollower(leader.url, 300);
+    const copy = server.client();
+    const grpcJs = grpcJsClient(server.url);
+    onTestFinished(() => grpcJs.close());
+    /** The follower's own view of service api, read right after a write was answered, with no waiting in between. */
+    const onFollower = async () => (await copy.discover({ ...everything, service: "api" })).instances.map(({ id, health, drain }) => [id, HealthStatus[health], drain?.reason ?? ""]);
+
+    const registered = await copy.register({ instance: instance("a") });
+    expect(await onFollower()).toEqual([["a", "HEALTHY", ""]]);
+    expect(registered.revision).toBe((await original.status({})).revision);
+    await server.client("Connect JSON over HTTP/1.1").drain({ service: "api", id: "a", reason: "canary pulled" });
+    expect(await onFollower()).toEqual([["a", "HEALTHY", "canary pulled"]]);
+    await grpcJs.unary("Heartbeat", { service: "api", id: "a", status: "HEALTH_STATUS_UNHEALTHY" });
+    expect(await onFollower()).toEqual([["a", "UNHEALTHY", "canary pulled"]]);
+    await server.client("gRPC-Web over HTTP/1.1").undrain({ service: "api", id: "a" });
+    expect(await onFollower()).toEqual([["a", "UNHEALTHY", ""]]);
+    await server.client("gRPC JSON over HTTP/2").register({ instance: instance("bb") });
+    expect((await onFollower()).map(([id]) => id)).toEqual(["a", "bb"]);
+    const { revision } = await copy.deregister({ service: "api", id: "a" });
+    expect(await onFollower()).toEqual([["bb", "HEALTHY", ""]]);
+    expect((await copy.status({})).revision).toBe(revision);
     await expectSameState(copy, original);
+    // The writes are the leader's: it holds them, with the ttl they were registered with.
+    expect((await original.heartbeat({ service: "api", id: "bb" })).ttl?.seconds).toBe(600n);
+
+    // Bad input and missing instances: the leader's error, word for word, and nothing stored on either side.
+    const badInstance = { ...instance("c"), address: "no port" };
+    const direct = await callError(original.register({ instance: badInstance }));
+    expect(direct.rawMessage).toMatch(/^instance\.address: /);
+    // The leader's response headers stay behind: on Connect they would turn the error into a bare HTTP 400.
+    for (const transport of ["gRPC over HTTP/2", "Connect JSON over HTTP/1.1", "gRPC-Web over HTTP/1.1"]) {
+      const viaFollower = await callError(server.client(transport).register({ instance: badInstance }));
+      expect([transport, viaFollower.code, viaFollower.rawMessage]).toEqual([transport, Code.InvalidArgument, direct.rawMessage]);
+    }
+    const notFound = await grpcJs.unary("Deregister", { service: "api", id: "gone" }).catch((error: unknown) => error);
+    expect(notFound).toMatchObject({ code: Code.NotFound, details: (await callError(original.deregister({ service: "api", id: "gone" }))).rawMessage });
+    expect((await original.status({})).revision).toBe(revision);
+    expect((await copy.status({})).revision).toBe(revision);
+
+    // The copy cannot follow (the link went silent): the leader's answer still comes, after the wait, and the write is there.
+    proxy.blackhole();
+    const late = await copy.register({ instance: instance("late") });
+    expect((await original.discover({ service: "api" })).revision).toBe(late.revision);
+    expect((await copy.status({})).revision).toBe(revision);
+
+    // A leader that cannot be reached: UNAVAILABLE naming it, which agents retry; reads go on.
+    await leader.stop();
+    const unreachable = await callError(copy.heartbeat({ service: "api", id: "bb" }));
+    expect(unreachable.code).toBe(Code.Unavailable);
+    expect(unreachable.rawMessage.startsWith(`this follower could not send the write to its leader ${leader.url}: `)).toBe(true);
+    expect((await copy.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["bb"]);
   });
 
   it("resumes from its own revision after a restart and after the leader was away, with a gap-free log of its own", async () => {
@@ -212,6 +277,28 @@ describe("a follower (muster serve --follow)", () => {
     expect((await client.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["bb", "ccc"]);
   });
 
+  it("follows a leader that requires client certificates with --follow-ca, --follow-cert and --follow-key, and sends writes there under that certificate", async () => {
+    const leader = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir() }, ["--tls-cert", tlsFiles.cert, "--tls-key", tlsFiles.key, "--tls-client-ca", tlsFiles.clientCa]);
+    onTestFinished(() => leader.kill("SIGINT").then(() => undefined));
+    const leaderUrl = await leader.ready();
+    const original = createRegistryClient({ baseUrl: leaderUrl, ca: tlsPem.ca, cert: tlsPem.clientCert, key: tlsPem.clientKey });
+    await original.register({ instance: instance("a") });
+
+    const follower = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_FOLLOW: leaderUrl, MUSTER_FOLLOW_CA: tlsFiles.ca }, ["--follow-cert", tlsFiles.clientCert, "--follow-key", tlsFiles.clientKey]);
+    onTestFinished(() => follower.kill("SIGINT").then(() => undefined));
+    const copy = createRegistryClient({ baseUrl: await follower.ready() });
+    await expectSameState(copy, original);
+    await copy.register({ instance: instance("bb") });
+    expect((await original.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["a", "bb"]);
+
+    // Without a certificate the leader refuses the follower, and its status says so.
+    const stranger = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_FOLLOW: leaderUrl, MUSTER_FOLLOW_CA: tlsFiles.ca });
+    onTestFinished(() => stranger.kill("SIGINT").then(() => undefined));
+    const strangerUrl = await stranger.ready();
+    await stranger.line((line) => line.includes("lost the leader"));
+    expect((await createRegistryClient({ baseUrl: strangerUrl }).status({})).following?.lastError).toMatch(/client certificate is required/);
+  });
+
   it("runs as `muster serve --follow`: status names the leader, the leader's token is used, and bad settings stop it with one line", async () => {
     const tokens = await tempDataDir();
     const { writeFileSync } = await import("node:fs");
@@ -219,8 +306,8 @@ describe("a follower (muster serve --follow)", () => {
     const leader = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_ACCESS_TOKENS_FILE: `${tokens}/tokens` });
     onTestFinished(() => leader.kill("SIGINT").then(() => undefined));
     const leaderUrl = await leader.ready();
-    const registered = await MusterProcess.run(["drain", "api", "a", "--registry", leaderUrl], { MUSTER_TOKEN: "writer-secret-0123456789" });
-    expect(registered.stderr).toMatch(/not registered/);
+    const writer = { MUSTER_TOKEN: "writer-secret-0123456789" };
+    await createRegistryClient({ baseUrl: leaderUrl, token: writer.MUSTER_TOKEN }).register({ instance: instance("a") });
 
     const follower = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_FOLLOW: leaderUrl, MUSTER_FOLLOW_TOKEN: "reader-secret-0123456789" });
     onTestFinished(() => follower.kill("SIGINT").then(() => undefined));
@@ -228,9 +315,16 @@ describe("a follower (muster serve --follow)", () => {
     await follower.line((line) => line.includes("following the leader"));
     const status = await MusterProcess.run(["status", "--registry", followerUrl]);
     expect(status.stdout).toContain(`leader     ${leaderUrl} (following: copying its changes; writes go there)`);
-    const refused = await MusterProcess.run(["deregister", "api", "a", "--registry", followerUrl]);
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain(`this registry is a read-only follower of ${leaderUrl}: send writes to the leader`);
+    // A write given to the follower is made on the leader with the writer's own token, and the follower shows it at once.
+    const drained = await MusterProcess.run(["drain", "api", "a", "--reason", "moving racks", "--registry", followerUrl], writer);
+    expect([drained.code, drained.stderr]).toEqual([0, ""]);
+    expect((await MusterProcess.run(["ls", "api", "--all", "--registry", followerUrl])).stdout).toMatch(/\ba\b.*HEALTHY \(drained\)/);
+    const withoutToken = await MusterProcess.run(["undrain", "api", "a", "--registry", followerUrl]);
+    expect(withoutToken.stderr).toContain("a token is required; set MUSTER_TOKEN");
+    const withReadToken = await MusterProcess.run(["undrain", "api", "a", "--registry", followerUrl], { MUSTER_TOKEN: "reader-secret-0123456789" });
+    expect(withReadToken.code).not.toBe(0);
+    expect(withReadToken.stderr.trim()).toBe("muster: the token may only read; Undrain needs a write token");
+    expect((await MusterProcess.run(["ls", "api", "--all", "--registry", leaderUrl], writer)).stdout).toMatch(/HEALTHY \(drained\)/);
 
     // Without the token the leader refuses it, and its status says why.
     const stranger = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_FOLLOW: leaderUrl });
@@ -241,7 +335,8 @@ describe("a follower (muster serve --follow)", () => {
 
     for (const [env, message] of [
       [{ MUSTER_FOLLOW: "10.0.0.5:6878" }, `the leader to follow (--follow, MUSTER_FOLLOW, "follow") must be a registry's URL such as http://10.0.0.5:6878 (got "10.0.0.5:6878")`],
-      [{ MUSTER_FOLLOW_TOKEN: "reader-secret-0123456789" }, "a leader's token or CA (MUSTER_FOLLOW_TOKEN, --follow-ca) needs a leader to follow: give --follow URL (MUSTER_FOLLOW) too"],
+      [{ MUSTER_FOLLOW_TOKEN: "reader-secret-0123456789" }, "a leader's token, CA or client certificate (MUSTER_FOLLOW_TOKEN, --follow-ca, --follow-cert) needs a leader to follow: give --follow URL (MUSTER_FOLLOW) too"],
+      [{ MUSTER_FOLLOW: "https://10.0.0.5:6878", MUSTER_FOLLOW_CERT: "client.pem" }, "a client certificate for the leader needs its key: --follow-cert (MUSTER_FOLLOW_CERT) and --follow-key (MUSTER_FOLLOW_KEY) go together"],
     ] as const) {
       const exit = await MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), ...env }).exited;
       expect(exit.code).not.toBe(0);

@@ -11,7 +11,8 @@ import { defaultLivenessPolicy } from "../domain/instance-spec.js";
 import { RegistryError } from "../domain/registry-error.js";
 import type { Registry } from "../domain/registry.js";
 import { recordFromWire } from "../server/convert.js";
-import type { FollowingState } from "../server/registry-server-types.js";
+import type { LeaderWrites } from "../server/forwarded-writes.js";
+import type { FollowingState, LeaderConnection } from "../server/registry-server-types.js";
 import { eventTypeFromWire } from "../server/watch-answers.js";
 import type { Event } from "../../gen/muster/v1/registry_pb.js";
 
@@ -25,20 +26,26 @@ import type { Event } from "../../gen/muster/v1/registry_pb.js";
  * follower's state. A change that does not follow the last one copied
  * (which the leader's Watch promises never to send) starts over from a
  * snapshot rather than copy around a gap.
+ *
+ * Writes given to the follower go to the leader through `writes`, a client
+ * of its own that sends the writer's token, not the follower's.
  */
-export class LeaderLink {
+export class LeaderLink implements LeaderConnection {
   private connected = false;
   private lastError = "";
   private stopped = false;
   private watcher: RegistryWatcher | undefined;
   private copying: Promise<void> | undefined;
+  readonly writes: LeaderWrites;
 
   constructor(
     /** The leader's URL. */
     readonly leader: string,
     private readonly clientOptions: Omit<RegistryClientOptions, "baseUrl">,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.writes = createRegistryClient({ ...clientOptions, token: undefined, baseUrl: leader });
+  }
 
   /** Whether the link holds a stream now, and why the last one broke. */
   get state(): FollowingState {

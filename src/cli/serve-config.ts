@@ -35,8 +35,8 @@ export interface ServeConfig {
   readonly metrics: boolean;
   /** Where to answer DNS, and the TTL of its answers; no DNS when absent. */
   readonly dns: { readonly host: string; readonly port: number; readonly ttlSeconds: number; readonly domain: string } | undefined;
-  /** The leader to copy, as a read-only follower, with the token and CA file to call it with; a registry of its own when absent. */
-  readonly follow: { readonly leader: string; readonly token: string | undefined; readonly caFile: string | undefined } | undefined;
+  /** The leader to copy, as a follower, with the token, CA file and client certificate to call it with; a registry of its own when absent. */
+  readonly follow: { readonly leader: string; readonly token: string | undefined; readonly caFile: string | undefined; readonly client: { readonly certFile: string; readonly keyFile: string } | undefined } | undefined;
 }
 
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -69,9 +69,11 @@ export interface ServeSettings {
   follow?: string | undefined;
   followToken?: string | undefined;
   followCa?: string | undefined;
+  followCert?: string | undefined;
+  followKey?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", maxStreamsPerConnection: String(defaultMaxStreamsPerConnection), accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0", dnsDomain: defaultDnsDomain, follow: "", followToken: "", followCa: "" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", maxStreamsPerConnection: String(defaultMaxStreamsPerConnection), accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0", dnsDomain: defaultDnsDomain, follow: "", followToken: "", followCa: "", followCert: "", followKey: "" };
 const settingNames = Object.keys(defaults);
 const switches: Record<string, boolean | undefined> = { on: true, true: true, "1": true, off: false, false: false, "0": false };
 
@@ -101,12 +103,14 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv): ServeSettings {
     follow: env.MUSTER_FOLLOW,
     followToken: env.MUSTER_FOLLOW_TOKEN,
     followCa: env.MUSTER_FOLLOW_CA,
+    followCert: env.MUSTER_FOLLOW_CERT,
+    followKey: env.MUSTER_FOLLOW_KEY,
   };
 }
 
 /**
  * Reads a JSON config file such as {"addr": "0.0.0.0:6878", "dataDir":
- * "/var/lib/muster"}. Relative paths (dataDir, tlsCert, tlsKey, tlsClientCa, accessTokensFile, followCa) are taken
+ * "/var/lib/muster"}. Relative paths (dataDir, tlsCert, tlsKey, tlsClientCa, accessTokensFile, followCa, followCert, followKey) are taken
  * from the file's folder.
  */
 export function settingsFromFile(path: string): ServeSettings {
@@ -130,7 +134,7 @@ export function settingsFromFile(path: string): ServeSettings {
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean" && !list) throw new CliError(`config file ${path}: "${key}" must be a string, a number, true or false, or a list of strings`);
     settings[key] = list ? value.join(",") : String(value);
   }
-  for (const file of ["dataDir", "tlsCert", "tlsKey", "tlsClientCa", "accessTokensFile", "followCa"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
+  for (const file of ["dataDir", "tlsCert", "tlsKey", "tlsClientCa", "accessTokensFile", "followCa", "followCert", "followKey"]) if (settings[file] !== undefined) settings[file] = resolve(path, "..", settings[file]);
   return settings;
 }
 
@@ -208,12 +212,15 @@ export function resolveServeConfig(...sources: ServeSettings[]): ServeConfig {
   return { ...address, dataDir: resolve(pick("dataDir")), logLevel: logLevel as LogLevel, historyLimit, massExpiryThreshold, idleMemoryReleaseSeconds, youngGenerationMiB, corsOrigins, tls, peerCheck, maxStreamsPerConnection, accessTokensFile, metrics, dns, follow: followSetting(pick) };
 }
 
-/** The leader to follow: an http or https URL, its token and CA file only beside it. */
+/** The leader to follow: an http or https URL, its token, CA file and client certificate only beside it. */
 function followSetting(pick: (key: keyof ServeSettings) => string): ServeConfig["follow"] {
-  const [leader, token, caFile] = [pick("follow"), pick("followToken"), pick("followCa")];
+  const [leader, token, caFile, certFile, keyFile] = [pick("follow"), pick("followToken"), pick("followCa"), pick("followCert"), pick("followKey")];
   if (leader === "") {
-    if (token !== "" || caFile !== "") throw new CliError(`a leader's token or CA (MUSTER_FOLLOW_TOKEN, --follow-ca) needs a leader to follow: give --follow URL (MUSTER_FOLLOW) too`);
+    if (token !== "" || caFile !== "" || certFile !== "" || keyFile !== "") throw new CliError(`a leader's token, CA or client certificate (MUSTER_FOLLOW_TOKEN, --follow-ca, --follow-cert) needs a leader to follow: give --follow URL (MUSTER_FOLLOW) too`);
     return undefined;
+  }
+  if ((certFile === "") !== (keyFile === "")) {
+    throw new CliError(`a client certificate for the leader needs its key: --follow-cert (MUSTER_FOLLOW_CERT) and --follow-key (MUSTER_FOLLOW_KEY) go together`);
   }
   let url: URL | undefined;
   try {
@@ -224,7 +231,8 @@ function followSetting(pick: (key: keyof ServeSettings) => string): ServeConfig[
   if (url === undefined || (url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/" || url.search !== "" || url.hash !== "") {
     throw new CliError(`the leader to follow (--follow, MUSTER_FOLLOW, "follow") must be a registry's URL such as http://10.0.0.5:6878 (got "${leader}")`);
   }
-  return { leader: url.origin, token: token === "" ? undefined : token, caFile: caFile === "" ? undefined : resolve(caFile) };
+  const client = certFile === "" ? undefined : { certFile: resolve(certFile), keyFile: resolve(keyFile) };
+  return { leader: url.origin, token: token === "" ? undefined : token, caFile: caFile === "" ? undefined : resolve(caFile), client };
 }
 
 /** A host:port setting, or a one-line CliError naming it. */

@@ -16,6 +16,7 @@ import { GroupCommitter } from "./group-committer.js";
 import { defaultExpiryGuardPolicy, ExpiryGuard } from "./expiry-guard.js";
 import { AnswerCache } from "./answer-cache.js";
 import { makeCopiedChanges, type CopiedChange } from "./copied-changes.js";
+import { RevisionWaits } from "./revision-waits.js";
 import type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
 
 export type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
@@ -48,6 +49,7 @@ export class Registry {
   private readonly answers: AnswerCache;
   /** A follower's answer to every write, naming its leader; undefined for a registry of its own. */
   private readonly writeRefusal: RegistryError | undefined;
+  private readonly waits = new RevisionWaits();
 
   private constructor(store: RegistryStore, revision: number, options: RegistryOptions) {
     this.clock = options.clock ?? systemClock;
@@ -207,6 +209,15 @@ export class Registry {
     return this.committer.run((tx) => tx.replaceAll(instances, revision));
   }
 
+  /**
+   * Resolves once this registry has applied `revision` (for a follower, its
+   * copy of a write it sent to its leader), or when `signal` aborts or the
+   * registry closes. Never rejects.
+   */
+  reached(revision: number, signal: AbortSignal): Promise<void> {
+    return this.waits.until(revision, this.revision, signal);
+  }
+
   /** The named service's availability, from its instances' health. */
   availability(service: string): Availability {
     let instances = 0;
@@ -285,6 +296,7 @@ export class Registry {
     this.closeListeners.clear();
     this.liveness.stop();
     await this.committer.close();
+    this.waits.endAll();
     this.hub.closeAll(new RegistryError("unavailable", "the registry is shutting down; reconnect and resume from your last revision"));
   }
 
@@ -360,6 +372,7 @@ export class Registry {
     }
     this.log.append(tx.events);
     this.hub.publish(tx.events, this.revision);
+    this.waits.passed(this.revision);
   }
 
   /** A failed group leaves its instances as they were: check them again soon. */

@@ -73,13 +73,13 @@ export function grpcFastPath(
     }
     readRequest(stream, options.readMaxBytes, (error, body) => {
       if (error !== undefined) call.fail(error);
-      else serve(route, call, stream, body, timeoutMs, options.logger, route.method.methodKind === "server_streaming" ? options.access?.hold.bind(options.access, headers[":path"] ?? "", headers.authorization) : undefined);
+      else serve(route, call, stream, headers, body, timeoutMs, options.logger, route.method.methodKind === "server_streaming" ? options.access?.hold.bind(options.access, headers[":path"] ?? "", headers.authorization) : undefined);
     });
     return true;
   };
 }
 
-function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stream, body: Uint8Array, timeoutMs: number | undefined, logger: Logger, hold: ((end: (error: ConnectError) => void) => () => void) | undefined): void {
+function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Uint8Array, timeoutMs: number | undefined, logger: Logger, hold: ((end: (error: ConnectError) => void) => () => void) | undefined): void {
   const { service, method } = route;
   let request: Message;
   try {
@@ -88,7 +88,7 @@ function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stre
     call.fail(new ConnectError(`request: must be one ${method.input.typeName} in protobuf binary (${error instanceof Error ? error.message : String(error)})`, Code.InvalidArgument));
     return;
   }
-  const context = new LazyContext({ service, method, protocolName: "grpc", requestMethod: "POST", url: `/${service.typeName}/${method.name}`, timeoutMs });
+  const context = new LazyContext(() => ({ service, method, protocolName: "grpc", requestMethod: "POST", url: `/${service.typeName}/${method.name}`, timeoutMs, requestHeader: requestHeaderOf(headers) }));
   if (timeoutMs !== undefined) {
     const { signal } = context.handlerContext;
     signal.addEventListener("abort", () => call.fail(ConnectError.from(signal.reason)), { once: true });
@@ -119,9 +119,19 @@ class LazyContext {
   made: ReturnType<typeof createHandlerContext> | undefined;
   readonly handlerContext: HandlerContext;
 
-  constructor(init: Parameters<typeof createHandlerContext>[0]) {
-    this.handlerContext = new Proxy({} as HandlerContext, { get: (_, key) => Reflect.get((this.made ??= createHandlerContext(init)), key) as unknown });
+  constructor(init: () => Parameters<typeof createHandlerContext>[0]) {
+    this.handlerContext = new Proxy({} as HandlerContext, { get: (_, key) => Reflect.get((this.made ??= createHandlerContext(init())), key) as unknown });
   }
+}
+
+/** The request's headers as a handler sees them on every protocol: without HTTP/2's pseudo-headers. */
+function requestHeaderOf(headers: http2.IncomingHttpHeaders): Headers {
+  const header = new Headers();
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) header.append(name, one);
+  }
+  return header;
 }
 
 async function answerOnce({ method, handler }: Route, request: Message, context: HandlerContext, call: GrpcStreamCall): Promise<void> {

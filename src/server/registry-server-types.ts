@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Registry, RegistryOptions } from "../domain/registry.js";
 import type { AccessTokens } from "./access-tokens.js";
 import type { CorsPolicy } from "./cors.js";
+import type { LeaderWrites } from "./forwarded-writes.js";
 import type { PeerCheckPolicy } from "./peer-check.js";
 import type { TlsCredentials } from "./tls-credentials.js";
 
@@ -38,8 +39,18 @@ export interface RegistryServerOptions {
   readonly metrics?: boolean;
   /** Answer DNS for `<service>.service.<domain>` (default domain `muster`) on this address, UDP and TCP (`answerDnsQuery`), with this TTL (default 0: resolvers keep nothing). Default: no DNS. */
   readonly dns?: { readonly host: string; readonly port: number; readonly ttlSeconds?: number; readonly domain?: string };
-  /** For a follower (with `registry.followerOf`): its link to the leader now, for Status. Default: not a follower. */
-  readonly following?: () => FollowingState;
+  /** For a follower (with `registry.followerOf`): its leader, which takes the writes it is sent, and the link's state for Status. Default: not a follower. */
+  readonly following?: LeaderConnection;
+}
+
+/** A follower's leader, as its server needs it (`LeaderLink` is one). */
+export interface LeaderConnection {
+  /** The leader's URL. */
+  readonly leader: string;
+  /** The link now. */
+  readonly state: FollowingState;
+  /** Makes, on the leader, the writes this follower is sent (`forwardedWrites`). */
+  readonly writes: LeaderWrites;
 }
 
 /** A follower's link to its leader, as Status reports it. */

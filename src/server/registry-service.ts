@@ -13,21 +13,23 @@ import {
   instanceToWire,
 } from "./convert.js";
 import { watchAnswers } from "./watch-answers.js";
-import type { FollowingState } from "./registry-server-types.js";
+import { forwardedWrites } from "./forwarded-writes.js";
+import type { LeaderConnection } from "./registry-server-types.js";
 
 /** What Status reports about the serving process, beyond the registry's own counts. */
 export interface ServerFacts {
   readonly dataDir: string;
   /** Wall-clock milliseconds when serving started. */
   readonly startedAt: number;
-  /** A follower's link to its leader now; absent for a registry of its own. */
-  readonly following?: (() => FollowingState) | undefined;
+  /** A follower's leader, which takes its writes; absent for a registry of its own. */
+  readonly following?: LeaderConnection | undefined;
 }
 
 /**
  * The RPCs of muster.v1.RegistryService, mapped onto the domain. No
  * transport details live here, so any Connect router (HTTP/1.1, HTTP/2, or
- * an in-process router transport) can serve it.
+ * an in-process router transport) can serve it. A follower sends its writes
+ * on to its leader (`forwardedWrites`).
  */
 export function registryServiceImpl(registry: Registry, facts?: ServerFacts): ServiceImpl<typeof RegistryService> {
   const startedAt = facts?.startedAt ?? Date.now();
@@ -97,12 +99,14 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
         residentBytes: BigInt(process.memoryUsage.rss()),
         writeFailure: stats.writeFailure?.reason ?? "",
         writeFailingSince: stats.writeFailure === undefined ? undefined : timestampFromMs(stats.writeFailure.since),
-        following: facts?.following === undefined ? undefined : { $typeName: FollowingSchema.typeName, ...facts.following() },
+        following: facts?.following === undefined ? undefined : { $typeName: FollowingSchema.typeName, ...facts.following.state },
       };
     },
 
     releaseExpiryHold() {
       return { wasHeld: registry.releaseExpiryHold() };
     },
+
+    ...(facts?.following === undefined ? {} : forwardedWrites(facts.following.writes, facts.following.leader, registry)),
   };
 }

@@ -8,7 +8,9 @@ import { onTestFinished } from "vitest";
  * still arrive and are dropped, nothing is answered, and a close on one
  * side is not passed to the other.
  * Connections opened afterwards reach the registry again, as they would
- * after a failover to a healthy path. Closed when the test finishes.
+ * after a failover to a healthy path. With `lagMs`, everything the registry
+ * sends arrives that much later, as over a slow link. Closed when the test
+ * finishes.
  */
 export interface BlackholeProxy {
   /** http://127.0.0.1:PORT */
@@ -19,7 +21,7 @@ export interface BlackholeProxy {
   readonly connections: number;
 }
 
-export async function startBlackholeProxy(target: string): Promise<BlackholeProxy> {
+export async function startBlackholeProxy(target: string, { lagMs = 0 } = {}): Promise<BlackholeProxy> {
   const { hostname, port } = new URL(target);
   const open = new Set<{ client: Socket; upstream: Socket; silenced: boolean }>();
   let connections = 0;
@@ -29,7 +31,8 @@ export async function startBlackholeProxy(target: string): Promise<BlackholeProx
     const pair = { client, upstream, silenced: false };
     open.add(pair);
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (lagMs === 0) upstream.pipe(client);
+    else upstream.on("data", (chunk: Buffer) => setTimeout(() => pair.silenced || client.destroyed || client.write(chunk), lagMs));
     // A close crosses the proxy only while the path is up: across a partition neither side hears of it.
     const closed = (side: Socket, other: Socket) => () => {
       side.destroy();

@@ -822,7 +822,8 @@ export type StatusResponse = Message<"muster.v1.StatusResponse"> & {
 
   /**
    * Set when this registry is a follower (`muster serve --follow URL`): it
-   * copies its leader's changes, serves reads, and refuses writes.
+   * copies its leader's changes, serves reads, and makes the writes it is
+   * given on the leader, answering once its own copy holds them.
    *
    * @generated from field: muster.v1.Following following = 22;
    */

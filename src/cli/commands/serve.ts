@@ -9,6 +9,7 @@ import { CliError, readSettingFile } from "../cli-error.js";
 import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
 import { capYoungGeneration } from "../young-generation-cap.js";
 import { followingLoadPays, followLoadWithMemory } from "../memory-follows-load.js";
+import type { RegistryClientOptions } from "../../client/registry-client.js";
 import { LeaderLink } from "../leader-link.js";
 import { logLevels, resolveServeConfig, settingsFromEnv, settingsFromFile, type LogLevel, type ServeConfig } from "../serve-config.js";
 
@@ -29,6 +30,8 @@ interface ServeFlags {
   dnsDomain?: string;
   follow?: string;
   followCa?: string;
+  followCert?: string;
+  followKey?: string;
   config?: string;
 }
 
@@ -46,21 +49,23 @@ export function serveCommand(): Command {
     .option("--access-tokens <file>", 'require a bearer token: a file of lines "write <token>" or "read <token>" (MUSTER_ACCESS_TOKENS_FILE; default none, anyone may call)')
     .option("--dns-addr <host:port>", "also answer DNS there, UDP and TCP: <service>.service.muster A, AAAA and SRV (MUSTER_DNS_ADDR; default none)")
     .option("--dns-domain <domain>", "the domain DNS answers for, such as svc.example.internal (MUSTER_DNS_DOMAIN; default muster)")
-    .option("--follow <url>", "be a read-only follower of the registry at this URL: copy its changes, serve reads, refuse writes; restart without it to promote (MUSTER_FOLLOW; token in MUSTER_FOLLOW_TOKEN; default none)")
+    .option("--follow <url>", "be a follower of the registry at this URL: copy its changes, serve reads, send writes on to it; restart without it to promote (MUSTER_FOLLOW; token in MUSTER_FOLLOW_TOKEN; default none)")
     .option("--follow-ca <file>", "the PEM CA that signed the leader's TLS certificate, when not a public one (MUSTER_FOLLOW_CA)")
+    .option("--follow-cert <file>", "the PEM client certificate to show a leader that asks for one (mutual TLS) (MUSTER_FOLLOW_CERT)")
+    .option("--follow-key <file>", "its PEM private key (MUSTER_FOLLOW_KEY)")
     .option("--metrics", "serve Prometheus metrics at GET /metrics on the same port (MUSTER_METRICS=on; default off)")
     .option("--config <file>", 'a JSON file such as {"addr": "0.0.0.0:6878", "dataDir": "/var/lib/muster", "historyLimit": 10000, "massExpiryThreshold": 0.5, "idleMemoryReleaseSeconds": 5, "youngGenerationMiB": 16, "corsOrigins": ["https://dash.example.com"]} (MUSTER_CONFIG)')
     .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster serve --addr 0.0.0.0:6878 --data-dir /var/lib/muster\n  $ muster serve --addr 0.0.0.0:6878 --tls-cert cert.pem --tls-key key.pem\n  $ MUSTER_LOG_LEVEL=debug muster serve --config muster.json\n")
     .action(async (flags: ServeFlags) => {
       const configFile = flags.config ?? process.env.MUSTER_CONFIG;
       const config = resolveServeConfig(
-        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tlsClientCa: flags.tlsClientCa, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined, dnsAddr: flags.dnsAddr, dnsDomain: flags.dnsDomain, follow: flags.follow, followCa: flags.followCa },
+        { addr: flags.addr, dataDir: flags.dataDir, logLevel: flags.logLevel, corsOrigins: flags.corsOrigin, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey, tlsClientCa: flags.tlsClientCa, accessTokensFile: flags.accessTokens, metrics: flags.metrics === true ? "on" : undefined, dnsAddr: flags.dnsAddr, dnsDomain: flags.dnsDomain, follow: flags.follow, followCa: flags.followCa, followCert: flags.followCert, followKey: flags.followKey },
         settingsFromEnv(process.env),
         configFile === undefined ? {} : settingsFromFile(configFile),
       );
       const logger = await createLogger(config.logLevel);
-      const link = config.follow === undefined ? undefined : new LeaderLink(config.follow.leader, { token: config.follow.token, ca: config.follow.caFile === undefined ? undefined : readSettingFile(config.follow.caFile, "leader's CA (--follow-ca, MUSTER_FOLLOW_CA)") }, logger);
-      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, maxStreamsPerConnection: config.maxStreamsPerConnection, accessTokens: readAccessTokens(config.accessTokensFile), metrics: config.metrics, dns: config.dns, following: link === undefined ? undefined : () => link.state, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold }, followerOf: link?.leader } }).catch((error: unknown) => {
+      const link = config.follow === undefined ? undefined : new LeaderLink(config.follow.leader, leaderClientOptions(config.follow), logger);
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, maxStreamsPerConnection: config.maxStreamsPerConnection, accessTokens: readAccessTokens(config.accessTokensFile), metrics: config.metrics, dns: config.dns, following: link, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold }, followerOf: link?.leader } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
       });
@@ -108,6 +113,16 @@ function reloadCredentials(running: RunningRegistry, config: ServeConfig, logger
   } catch (error) {
     logger.error(`reload (SIGHUP) failed, the registry keeps its previous tokens and certificate: ${(error as Error).message}`);
   }
+}
+
+/** How a follower calls its leader: the files named in its settings, read. */
+function leaderClientOptions(follow: NonNullable<ServeConfig["follow"]>): Omit<RegistryClientOptions, "baseUrl"> {
+  return {
+    token: follow.token,
+    ca: follow.caFile === undefined ? undefined : readSettingFile(follow.caFile, "leader's CA (--follow-ca, MUSTER_FOLLOW_CA)"),
+    cert: follow.client === undefined ? undefined : readSettingFile(follow.client.certFile, "client certificate for the leader (--follow-cert, MUSTER_FOLLOW_CERT)"),
+    key: follow.client === undefined ? undefined : readSettingFile(follow.client.keyFile, "client certificate's key for the leader (--follow-key, MUSTER_FOLLOW_KEY)"),
+  };
 }
 
 function readTlsFiles(files: ServeConfig["tls"]): TlsCredentials | undefined {
