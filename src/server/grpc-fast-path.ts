@@ -88,7 +88,7 @@ function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stre
     call.fail(new ConnectError(`request: must be one ${method.input.typeName} in protobuf binary (${error instanceof Error ? error.message : String(error)})`, Code.InvalidArgument));
     return;
   }
-  const context = new LazyContext(() => ({ service, method, protocolName: "grpc", requestMethod: "POST", url: `/${service.typeName}/${method.name}`, timeoutMs, requestHeader: requestHeaderOf(headers) }));
+  const context = new LazyContext({ service, method, protocolName: "grpc", requestMethod: "POST", url: `/${service.typeName}/${method.name}`, timeoutMs }, headers);
   if (timeoutMs !== undefined) {
     const { signal } = context.handlerContext;
     signal.addEventListener("abort", () => call.fail(ConnectError.from(signal.reason)), { once: true });
@@ -119,8 +119,8 @@ class LazyContext {
   made: ReturnType<typeof createHandlerContext> | undefined;
   readonly handlerContext: HandlerContext;
 
-  constructor(init: () => Parameters<typeof createHandlerContext>[0]) {
-    this.handlerContext = new Proxy({} as HandlerContext, { get: (_, key) => Reflect.get((this.made ??= createHandlerContext(init())), key) as unknown });
+  constructor(init: Parameters<typeof createHandlerContext>[0], headers: http2.IncomingHttpHeaders) {
+    this.handlerContext = new Proxy({} as HandlerContext, { get: (_, key) => Reflect.get((this.made ??= createHandlerContext({ ...init, requestHeader: requestHeaderOf(headers) })), key) as unknown });
   }
 }
 
