@@ -44,8 +44,17 @@ export function readSettingFile(path: string, what: string): Buffer {
 
 const unreachableCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ECONNRESET", "EAI_AGAIN", "ETIMEDOUT"]);
 
+/** The registries a --registry value names, in order: one URL, or several comma-separated. */
+export function registryList(registries: string): string[] {
+  return registries
+    .split(",")
+    .map((url) => url.trim())
+    .filter((url) => url !== "");
+}
+
 /** Turns a failed call to the registry into a sentence that says what to do. */
-export function explainCallError(error: unknown, registryUrl: string): CliError {
+export function explainCallError(error: unknown, registries: string): CliError {
+  const registryUrl = registryList(registries).join(" or ");
   const connectError = ConnectError.from(error);
   const tlsProblem = tlsCause(error);
   if (tlsProblem?.code === "ERR_SSL_WRONG_VERSION_NUMBER") {

@@ -1,7 +1,8 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { Command, Option } from "commander";
 import { createRegistryClient, defaultRegistryUrl, type RegistryClient } from "../client/registry-client.js";
 import type { WatchFilter } from "../client/watcher.js";
-import { CliError, explainCallError, readSettingFile } from "./cli-error.js";
+import { CliError, explainCallError, readSettingFile, registryList } from "./cli-error.js";
 import { collect, oneOf } from "./parse-flags.js";
 
 /** How long a one-shot command waits for the registry. */
@@ -18,19 +19,27 @@ export interface RegistryFlags {
 export function clientCommand(name: string, description: string, examples: readonly string[]): Command {
   return new Command(name)
     .description(description)
-    .addOption(new Option("--registry <url>", "the registry to talk to").env("MUSTER_REGISTRY").default(defaultRegistryUrl))
+    .addOption(new Option("--registry <url>", "the registry to talk to, or several comma-separated (a leader and its followers): one is called, and the next when it cannot be reached").env("MUSTER_REGISTRY").default(defaultRegistryUrl))
     .addOption(new Option("--token <token>", "for a registry that requires one (prefer MUSTER_TOKEN: a flag shows in ps)").env("MUSTER_TOKEN"))
     .addOption(new Option("--tls-client-cert <file>", "for a registry that requires client certificates: this client's PEM certificate").env("MUSTER_TLS_CLIENT_CERT"))
     .addOption(new Option("--tls-client-key <file>", "the client certificate's PEM key").env("MUSTER_TLS_CLIENT_KEY"))
     .addHelpText("after", `\nExamples:\n${examples.map((example) => `  $ ${example}`).join("\n")}\n`);
 }
 
-/** Runs one call against the registry with a deadline, over `client` when given (one connection for many calls); failures become one-line CliErrors. */
+/**
+ * Runs one call against the registry with a deadline, over `client` when
+ * given (one connection for many calls); failures become one-line
+ * CliErrors. With several registries in --registry, a call that finds one
+ * unreachable is made again on the next (the client has moved on to it).
+ */
 export async function callRegistry<T>(flags: RegistryFlags, call: (client: RegistryClient, options: { timeoutMs: number }) => Promise<T>, client = registryClient(flags)): Promise<T> {
-  try {
-    return await call(client, { timeoutMs: callTimeoutMs });
-  } catch (error) {
-    throw explainCallError(error, flags.registry);
+  for (let triesLeft = registryUrls(flags).length; ; triesLeft--) {
+    try {
+      return await call(client, { timeoutMs: callTimeoutMs });
+    } catch (error) {
+      if (triesLeft > 1 && ConnectError.from(error).code === Code.Unavailable) continue;
+      throw explainCallError(error, flags.registry);
+    }
   }
 }
 
@@ -39,7 +48,14 @@ export function registryClient(flags: RegistryFlags): RegistryClient {
     throw new CliError("a client certificate needs its key: --tls-client-cert (MUSTER_TLS_CLIENT_CERT) and --tls-client-key (MUSTER_TLS_CLIENT_KEY) go together");
   }
   const identity = flags.tlsClientCert === undefined || flags.tlsClientKey === undefined ? {} : { cert: readSettingFile(flags.tlsClientCert, "client certificate (--tls-client-cert, MUSTER_TLS_CLIENT_CERT)"), key: readSettingFile(flags.tlsClientKey, "client key (--tls-client-key, MUSTER_TLS_CLIENT_KEY)") };
-  return createRegistryClient({ baseUrl: flags.registry, protocol: "grpc", token: flags.token, ...identity });
+  return createRegistryClient({ baseUrl: registryUrls(flags), protocol: "grpc", token: flags.token, ...identity });
+}
+
+/** The registries --registry names, in order. */
+function registryUrls(flags: RegistryFlags): string[] {
+  const urls = registryList(flags.registry);
+  if (urls.length === 0) throw new CliError(`--registry (MUSTER_REGISTRY) must name a registry, such as ${defaultRegistryUrl} (got "${flags.registry}")`);
+  return urls;
 }
 
 export interface FilterFlags {

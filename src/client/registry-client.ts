@@ -1,7 +1,8 @@
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
 import { CheckedHttp2Session } from "./checked-http2-session.js";
+import { failoverTransport } from "./failover-transport.js";
 
 /** A typed client for muster.v1.RegistryService. */
 export type RegistryClient = Client<typeof RegistryService>;
@@ -10,8 +11,13 @@ export type RegistryClient = Client<typeof RegistryService>;
 export type RegistryProtocol = "grpc" | "connect" | "grpc-web";
 
 export interface RegistryClientOptions {
-  /** Such as http://127.0.0.1:6878, or https://registry.internal:6878 for a registry serving TLS. */
-  readonly baseUrl: string;
+  /**
+   * Such as http://127.0.0.1:6878, or https://registry.internal:6878 for a
+   * registry serving TLS. Or several: a leader and its followers (`muster
+   * serve --follow`), called one at a time, moving on to the next after a
+   * call fails with UNAVAILABLE (see `failoverTransport`).
+   */
+  readonly baseUrl: string | readonly string[];
   /** Default "grpc" (HTTP/2). "connect" and "grpc-web" use HTTP/2 too unless httpVersion says "1.1". */
   readonly protocol?: RegistryProtocol;
   /** Default "2"; gRPC is always HTTP/2. */
@@ -53,7 +59,14 @@ export const defaultRegistryUrl = "http://127.0.0.1:6878";
  * HTTP/1.1 has no PING, so there only a call's own deadline ends a hang.
  */
 export function createRegistryClient(options: RegistryClientOptions): RegistryClient {
-  const { baseUrl } = options;
+  const urls = typeof options.baseUrl === "string" ? [options.baseUrl] : options.baseUrl;
+  const transports = urls.map((baseUrl) => registryTransport(baseUrl, options));
+  const [only] = transports;
+  if (only === undefined) throw new TypeError("createRegistryClient: baseUrl must name at least one registry");
+  return createClient(RegistryService, transports.length === 1 ? only : failoverTransport(transports));
+}
+
+function registryTransport(baseUrl: string, options: RegistryClientOptions): Transport {
   const interceptors = options.token === undefined ? (options.interceptors ?? []) : [bearer(options.token), ...(options.interceptors ?? [])];
   const { ca, cert, key } = options;
   const tls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
@@ -61,11 +74,11 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   const http = options.httpVersion === "1.1" ? { httpVersion: "1.1" as const, nodeOptions: tls } : { httpVersion: "2" as const, sessionManager };
   switch (options.protocol ?? "grpc") {
     case "grpc":
-      return createClient(RegistryService, createGrpcTransport({ baseUrl, interceptors, sessionManager }));
+      return createGrpcTransport({ baseUrl, interceptors, sessionManager });
     case "connect":
-      return createClient(RegistryService, createConnectTransport({ baseUrl, interceptors, ...http, useBinaryFormat: true }));
+      return createConnectTransport({ baseUrl, interceptors, ...http, useBinaryFormat: true });
     case "grpc-web":
-      return createClient(RegistryService, createGrpcWebTransport({ baseUrl, interceptors, ...http }));
+      return createGrpcWebTransport({ baseUrl, interceptors, ...http });
   }
 }
 

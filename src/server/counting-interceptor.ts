@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { RegistryMetrics } from "./metrics.js";
-import { watchedMessages } from "./watched-messages.js";
+import { watchedMessages } from "../shared/watched-messages.js";
 
 /**
  * Counts the calls Connect serves (Connect, gRPC-Web, gRPC with JSON or

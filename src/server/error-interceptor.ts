@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { RegistryError, type RegistryErrorCode } from "../domain/registry-error.js";
-import { watchedMessages } from "./watched-messages.js";
+import { watchedMessages } from "../shared/watched-messages.js";
 
 const codes: Record<RegistryErrorCode, Code> = {
   "invalid-argument": Code.InvalidArgument,

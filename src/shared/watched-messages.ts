@@ -10,7 +10,8 @@ export interface MessagesEnd {
 
 /**
  * A stream response's messages, passed on unchanged, with how they ended
- * reported to interceptors that log, convert or count it.
+ * reported: to the server's interceptors that log, convert or count it, and
+ * to the client's failover, which moves on from a registry that went away.
  */
 export async function* watchedMessages<T>(messages: AsyncIterable<T>, end: MessagesEnd): AsyncGenerator<T> {
   let ended = false;

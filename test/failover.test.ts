@@ -1,0 +1,97 @@
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { pino } from "pino";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { LeaderLink } from "../src/cli/leader-link.js";
+import { createRegistryClient } from "../src/client/registry-client.js";
+import { RegistryWatcher, type WatchUpdate } from "../src/client/watcher.js";
+import { callError } from "./support/call-error.js";
+import { freePort } from "./support/machine.js";
+import { MusterProcess } from "./support/registry-process.js";
+import { TestRegistry } from "./support/test-registry.js";
+
+// A client given several registries (a leader and its followers) calls one, and moves on to the next when it is unreachable.
+
+const instance = (id: string) => ({ service: "api", id, address: "10.0.0.1:80", ttl: durationFromMs(600_000) });
+const nobodyAt = async () => `http://127.0.0.1:${await freePort()}`;
+
+describe("a client of several registries", () => {
+  it("moves on to the next registry after a call finds one unreachable, once for calls that fail together", async () => {
+    const server = await TestRegistry.start();
+    await server.client().register({ instance: instance("a") });
+    const [first, last] = [await nobodyAt(), await nobodyAt()];
+    const client = createRegistryClient({ baseUrl: [first, server.url, last] });
+    // Five calls fail together on the first: the client moves one step, to the registry that answers, not five.
+    const failures = await Promise.all(Array.from({ length: 5 }, () => callError(client.discover({ service: "api" }))));
+    expect(failures.map((failure) => failure.code)).toEqual(Array.from({ length: 5 }, () => Code.Unavailable));
+    expect((await client.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["a"]);
+    expect((await client.register({ instance: instance("b") })).revision).toBe(2n);
+    // Errors that are not about reaching it keep it where it is.
+    expect((await callError(client.deregister({ service: "api", id: "gone" }))).code).toBe(Code.NotFound);
+    expect((await client.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["a", "b"]);
+    expect(() => createRegistryClient({ baseUrl: [] })).toThrow("createRegistryClient: baseUrl must name at least one registry");
+  });
+
+  it("lets a watcher go on at the next registry from the revision it had, with nothing missed or repeated", async () => {
+    const leader = await TestRegistry.start();
+    const original = leader.client();
+    const link = new LeaderLink(leader.url, {}, pino({ level: "silent" }));
+    const follower = await TestRegistry.start({ following: link, registry: { followerOf: leader.url } });
+    link.start(follower.registry);
+    onTestFinished(() => link.stop());
+    // Copying from a snapshot ends the follower's watch streams: let its first copy come before watching it.
+    await expect.poll(() => link.state.connected).toBe(true);
+
+    const client = createRegistryClient({ baseUrl: [follower.url, leader.url] });
+    let streamBroke: (error: Error) => void = () => undefined;
+    const broken = new Promise<Error>((resolve) => (streamBroke = resolve));
+    // A long first delay, so that the client's next call is made before the watcher tries again.
+    const watcher = new RegistryWatcher(client, { service: "api" }, { backoff: { initialMs: 1_000, maxMs: 1_000 }, onRetry: (error) => streamBroke(error) });
+    onTestFinished(() => watcher.close());
+    const updates = watcher[Symbol.asyncIterator]();
+    const next = async (): Promise<WatchUpdate> => {
+      const result = await updates.next();
+      if (result.done === true) throw new Error("the watcher ended");
+      return result.value;
+    };
+    expect((await next()).snapshot).toBe(true);
+    await original.register({ instance: instance("a") });
+    expect((await next()).events.map((event) => [event.instance?.id, event.revision])).toEqual([["a", 1n]]);
+
+    // The follower goes away; changes made meanwhile reach the watcher from the leader, as changes.
+    const resuming = next();
+    await link.stop();
+    await follower.stop();
+    // The stream that broke moved the client on: its next call goes to the leader.
+    expect((await broken).message).toMatch(/shutting down/);
+    expect((await client.status({})).following).toBeUndefined();
+    await original.register({ instance: instance("b") });
+    await original.deregister({ service: "api", id: "a" });
+    const resumed = [await resuming];
+    while (resumed.flatMap((update) => update.events).length < 2) resumed.push(await next());
+    expect(resumed.map((update) => update.snapshot)).toEqual(resumed.map(() => false));
+    expect(resumed.flatMap((update) => update.events.map((event) => [event.instance?.id, event.revision, event.removed]))).toEqual([
+      ["b", 2n, false],
+      ["a", 3n, true],
+    ]);
+    expect([...watcher.view.keys()]).toEqual(["api/b"]);
+  });
+
+  it("is what `muster --registry A,B` talks to: a command goes on to B when A cannot be reached, and says so when neither can", async () => {
+    const server = await TestRegistry.start();
+    await server.client().register({ instance: instance("a") });
+    const nobody = await nobodyAt();
+    const listed = await MusterProcess.run(["ls", "api", "--registry", `${nobody},${server.url}`]);
+    expect([listed.code, listed.stderr]).toEqual([0, ""]);
+    expect(listed.stdout).toMatch(/\ba\b.*10\.0\.0\.1:80/);
+    const drained = await MusterProcess.run(["drain", "api", "a", "--reason", "rack move"], { MUSTER_REGISTRY: `${nobody}, ${server.url}` });
+    expect([drained.code, drained.stderr]).toEqual([0, ""]);
+    expect((await server.client().discover({ service: "api", includeDrained: true })).instances[0]?.drain?.reason).toBe("rack move");
+
+    const other = await nobodyAt();
+    const neither = await MusterProcess.run(["ls", "--registry", `${nobody},${other}`]);
+    expect([neither.code, neither.stderr.trim()]).toEqual([1, `muster: cannot reach the registry at ${nobody} or ${other} (connection refused); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it`]);
+    const none = await MusterProcess.run(["ls", "--registry", " , "]);
+    expect([none.code, none.stderr.trim()]).toEqual([1, `muster: --registry (MUSTER_REGISTRY) must name a registry, such as http://127.0.0.1:6878 (got " , ")`]);
+  });
+});
