@@ -29,9 +29,9 @@ const silent = pino({ level: "silent" });
 const shown = (instances: readonly Instance[]) => instances.map(({ service, id, address, health, revision, drain }) => ({ service, id, address, health, revision, drain: drain?.reason }));
 
 /** A follower of `leader`, in this process, on `dataDir` (fresh when absent), with its link started. */
-async function startFollower(leader: string, dataDir?: string, historyLimit?: number): Promise<{ server: TestRegistry; link: LeaderLink }> {
+async function startFollower(leader: string, { dataDir, historyLimit, metrics }: { dataDir?: string; historyLimit?: number; metrics?: boolean } = {}): Promise<{ server: TestRegistry; link: LeaderLink }> {
   const link = new LeaderLink(leader, {}, silent);
-  const server = await TestRegistry.start({ dataDir, following: link, registry: { followerOf: leader, historyLimit } });
+  const server = await TestRegistry.start({ dataDir, metrics, following: link, registry: { followerOf: leader, historyLimit } });
   link.start(server.registry);
   onTestFinished(() => link.stop());
   return { server, link };
@@ -87,7 +87,7 @@ describe("a follower (muster serve --follow)", () => {
     const { server } = await startFollower(leader.url);
     const copy = server.client();
     await expectSameState(copy, original);
-    expect((await copy.status({})).following).toMatchObject({ leader: leader.url, connected: true, lastError: "" });
+    expect((await copy.status({})).following).toMatchObject({ leader: leader.url, connected: true, lastError: "", leaderRevision: (await original.status({})).revision });
     expect((await original.status({})).following).toBeUndefined();
 
     // Live changes of every kind, watched on both sides from the same revision.
@@ -183,7 +183,7 @@ describe("a follower (muster serve --follow)", () => {
     let leader = await TestRegistry.start({ port, dataDir: leaderDir });
     await leader.client().register({ instance: instance("a") });
     const followerDir = await tempDataDir();
-    let follower = await startFollower(leader.url, followerDir);
+    let follower = await startFollower(leader.url, { dataDir: followerDir });
     const joinedAt = await caughtUp(follower.server.client(), leader.client());
 
     // The follower stops; the leader goes on; the follower comes back and copies what it missed as changes.
@@ -191,8 +191,13 @@ describe("a follower (muster serve --follow)", () => {
     await follower.server.stop();
     await leader.client().register({ instance: instance("bb") });
     await leader.client().deregister({ service: "api", id: "a" });
-    follower = await startFollower(leader.url, followerDir);
+    follower = await startFollower(leader.url, { dataDir: followerDir, metrics: true });
     await expectSameState(follower.server.client(), leader.client());
+    const followerMetrics = async () => {
+      const body = await (await fetch(`${follower.server.url}/metrics`)).text();
+      return ["muster_follower_connected", "muster_follower_leader_revision", "muster_revision"].map((name) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(body)?.[1]));
+    };
+    expect(await followerMetrics()).toEqual([1, Number(joinedAt) + 2, Number(joinedAt) + 2]);
     const resumed = new WatchReader(follower.server.client().watch({ ...everything, sinceRevision: joinedAt }));
     const missed = await resumed.next();
     expect(missed.snapshot).toBe(false);
@@ -202,6 +207,7 @@ describe("a follower (muster serve --follow)", () => {
     await leader.stop();
     await expect.poll(async () => (await follower.server.client().status({})).following?.connected, { timeout: 10_000 }).toBe(false);
     expect((await follower.server.client().status({})).following?.lastError).not.toBe("");
+    expect(await followerMetrics()).toEqual([0, Number(joinedAt) + 2, Number(joinedAt) + 2]);
     expect((await follower.server.client().discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["bb"]);
     leader = await TestRegistry.start({ port, dataDir: leaderDir });
     await leader.client().register({ instance: instance("ccc") });
@@ -215,7 +221,7 @@ describe("a follower (muster serve --follow)", () => {
     const original = leader.client();
     for (const id of ["a", "bb", "ccc"]) await original.register({ instance: instance(id) });
     const followerDir = await tempDataDir();
-    let follower = await startFollower(leader.url, followerDir, 3);
+    let follower = await startFollower(leader.url, { dataDir: followerDir, historyLimit: 3 });
     await caughtUp(follower.server.client(), original);
     // One change copied as a change, so the follower's own log holds an event from before the snapshot to come.
     await original.register({ instance: instance("x") });
@@ -242,7 +248,7 @@ describe("a follower (muster serve --follow)", () => {
     // What it wrote loads again (the store's revision and event log agree), and it goes on copying changes.
     await follower.link.stop();
     await follower.server.stop();
-    follower = await startFollower(leader.url, followerDir, 3);
+    follower = await startFollower(leader.url, { dataDir: followerDir, historyLimit: 3 });
     await original.register({ instance: instance("hhhhhhhh") });
     await expectSameState(follower.server.client(), original);
   });
@@ -253,7 +259,7 @@ describe("a follower (muster serve --follow)", () => {
     await original.register({ instance: { ...instance("a"), ttl: durationFromMs(1_000), deregisterAfter: durationFromMs(1_000) } });
     await original.register({ instance: instance("bb") });
     const followerDir = await tempDataDir();
-    const follower = await startFollower(leader.url, followerDir);
+    const follower = await startFollower(leader.url, { dataDir: followerDir });
     const copiedAt = await caughtUp(follower.server.client(), original);
     const watcher = new WatchReader(original.watch({ ...everything, sinceRevision: copiedAt }));
     expect((await watcher.next()).revision).toBe(copiedAt);
@@ -313,8 +319,8 @@ describe("a follower (muster serve --follow)", () => {
     onTestFinished(() => follower.kill("SIGINT").then(() => undefined));
     const followerUrl = await follower.ready();
     await follower.line((line) => line.includes("following the leader"));
-    const status = await MusterProcess.run(["status", "--registry", followerUrl]);
-    expect(status.stdout).toContain(`leader     ${leaderUrl} (following: copying its changes; writes go there)`);
+    const statusLine = async () => (await MusterProcess.run(["status", "--registry", followerUrl])).stdout.split("\n").find((line) => line.startsWith("leader"));
+    await expect.poll(statusLine, { timeout: 10_000 }).toBe(`leader     ${leaderUrl} (following, up to date at revision 1; writes go there)`);
     // A write given to the follower is made on the leader with the writer's own token, and the follower shows it at once.
     const drained = await MusterProcess.run(["drain", "api", "a", "--reason", "moving racks", "--registry", followerUrl], writer);
     expect([drained.code, drained.stderr]).toEqual([0, ""]);

@@ -33,6 +33,7 @@ import type { Event } from "../../gen/muster/v1/registry_pb.js";
 export class LeaderLink implements LeaderConnection {
   private connected = false;
   private lastError = "";
+  private leaderRevision = 0n;
   private stopped = false;
   private watcher: RegistryWatcher | undefined;
   private copying: Promise<void> | undefined;
@@ -49,7 +50,7 @@ export class LeaderLink implements LeaderConnection {
 
   /** Whether the link holds a stream now, and why the last one broke. */
   get state(): FollowingState {
-    return { leader: this.leader, connected: this.connected, lastError: this.lastError };
+    return { leader: this.leader, connected: this.connected, lastError: this.lastError, leaderRevision: this.leaderRevision };
   }
 
   /** Starts copying into `registry`, which must have been opened as this leader's follower. */
@@ -72,7 +73,7 @@ export class LeaderLink implements LeaderConnection {
       const watcher = new RegistryWatcher(client, { includeUnhealthy: true, includeDrained: true }, {
         sinceRevision: fromSnapshot ? 0n : BigInt(registry.currentRevision()),
         keepView: false,
-        onMessage: () => this.linked(),
+        onMessage: (revision) => this.linked(revision),
         onRetry: (error, delayMs) => this.broken(error.code === Code.Unauthenticated || error.code === Code.PermissionDenied ? `${error.message}; give this follower a read token of the leader (MUSTER_FOLLOW_TOKEN)` : error.message, delayMs),
       });
       this.watcher = watcher;
@@ -100,7 +101,8 @@ export class LeaderLink implements LeaderConnection {
     return this.stopped;
   }
 
-  private linked(): void {
+  private linked(leaderRevision: bigint): void {
+    this.leaderRevision = leaderRevision;
     if (this.connected) return;
     this.connected = true;
     this.lastError = "";

@@ -7,6 +7,7 @@ import type { RegistryStats } from "../domain/registry-types.js";
 import { musterVersion } from "../version.js";
 import { directorySize } from "./directory-size.js";
 import { MethodCalls } from "./method-calls.js";
+import type { FollowingState } from "./registry-server-types.js";
 
 /**
  * What the registry tells Prometheus: its own state (instances by health,
@@ -45,7 +46,7 @@ function statusName(status: number): string {
  * start-up: serving without metrics costs nothing. `methods` are counted
  * at zero from the start, so rates exist before the first call.
  */
-export async function registryMetrics(readStats: () => RegistryStats, dataDir: string, methods: readonly DescMethod[]): Promise<RegistryMetrics> {
+export async function registryMetrics(readStats: () => RegistryStats, dataDir: string, methods: readonly DescMethod[], following?: () => FollowingState): Promise<RegistryMetrics> {
   const prom = await import("prom-client");
   const metrics: PromRegistry = new prom.Registry();
   prom.collectDefaultMetrics({ register: metrics });
@@ -73,6 +74,10 @@ export async function registryMetrics(readStats: () => RegistryStats, dataDir: s
   gauge("muster_expiry_held", "1 while mass-expiry protection holds silent instances, else 0.", () => (stats.expiryHold.holding ? 1 : 0));
   gauge("muster_silent_instances", "Instances whose heartbeats are overdue.", () => stats.expiryHold.silent);
   gauge("muster_data_dir_bytes", "Bytes in the data directory.", () => dataDirBytes);
+  if (following !== undefined) {
+    gauge("muster_follower_connected", "On a follower: 1 while it holds a stream from its leader, else 0 (see `muster status` for why).", () => (following().connected ? 1 : 0));
+    gauge("muster_follower_leader_revision", "On a follower: the leader's revision as it last said; less muster_revision, how far behind the copy is.", () => Number(following().leaderRevision));
+  }
   const total = (name: string, help: string, read: () => number) => new prom.Counter({ name, help, registers, collect: function () { this.reset(); this.inc(read()); } });
   total("muster_store_commits_total", "Synced store commits since start.", () => stats.commits);
   total("muster_store_committed_changes_total", "Changes carried by those commits (several registrations share one commit).", () => stats.committedChanges);

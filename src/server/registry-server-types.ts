@@ -60,6 +60,8 @@ export interface FollowingState {
   readonly connected: boolean;
   /** Why the last stream broke or could not be opened; empty while connected. */
   readonly lastError: string;
+  /** The leader's revision as it last said; 0 before it has said anything. */
+  readonly leaderRevision: bigint;
 }
 
 /** A registry serving on a port. */

@@ -45,8 +45,9 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   if (options.tls !== undefined) checkTlsCredentials(options.tls);
   const dnsDomain = checkDnsDomain(options.dns?.domain ?? defaultDnsDomain);
   const services = [RegistryService, Health, ServerReflection, ServerReflectionV1alpha];
+  const following = options.following;
   // Made first, to be told of commits from the first; read only once serving.
-  const metrics = options.metrics === true ? await registryMetrics(() => registry.stats(), options.dataDir, services.flatMap((service) => service.methods)) : undefined;
+  const metrics = options.metrics === true ? await registryMetrics(() => registry.stats(), options.dataDir, services.flatMap((service) => service.methods), following === undefined ? undefined : () => following.state) : undefined;
   const store = await LevelStore.open(options.dataDir);
   let registry: Registry;
   try {

@@ -21,7 +21,7 @@ export function statusCommand(): Command {
       const lines: [string, string][] = [
         ["registry", `${flags.registry} ${colors.green("(reachable)")}`],
         ["version", status.version],
-        ...(status.following === undefined ? [] : [["leader", leaderLine(colors, status.following)] as [string, string]]),
+        ...(status.following === undefined ? [] : [["leader", leaderLine(colors, status.following, status.revision)] as [string, string]]),
         ["uptime", uptime],
         ["revision", String(status.revision)],
         ["services", String(status.services)],
@@ -36,9 +36,11 @@ export function statusCommand(): Command {
     });
 }
 
-function leaderLine(colors: Colors, following: Following): string {
-  if (following.connected) return `${following.leader} ${colors.green("(following: copying its changes; writes go there)")}`;
-  return colors.red(`${following.leader} (NOT REACHED${following.lastError === "" ? "" : `: ${following.lastError}`}; serving the last copy, writes go there)`);
+function leaderLine(colors: Colors, following: Following, copied: bigint): string {
+  const behind = following.leaderRevision - copied;
+  const where = behind > 0n ? `${behind} changes behind the leader's revision ${following.leaderRevision}` : `up to date at revision ${copied}`;
+  if (following.connected) return `${following.leader} ${colors.green(`(following, ${where}; writes go there)`)}`;
+  return colors.red(`${following.leader} (NOT REACHED${following.lastError === "" ? "" : `: ${following.lastError}`}; serving the last copy, of revision ${copied}; writes fail until it is back)`);
 }
 
 function writesLine(colors: Colors, status: StatusResponse): string {
