@@ -1,11 +1,14 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
+import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { LeaderLink } from "../src/cli/leader-link.js";
+import { registerMusterResolver } from "../src/client/grpc-js-resolver.js";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher, type WatchUpdate } from "../src/client/watcher.js";
 import { callError } from "./support/call-error.js";
+import { echoBackend as backend, EchoClient, who } from "./support/echo-backend.js";
 import { freePort } from "./support/machine.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { TestRegistry } from "./support/test-registry.js";
@@ -75,6 +78,17 @@ describe("a client of several registries", () => {
       ["a", 3n, true],
     ]);
     expect([...watcher.view.keys()]).toEqual(["api/b"]);
+  });
+
+  it("serves the grpc-js resolver (muster:///service) given several registries, and the first unreachable", async () => {
+    const server = await TestRegistry.start();
+    registerMusterResolver({ registry: [await nobodyAt(), server.url] });
+    const address = await backend("a");
+    await server.client().register({ instance: { ...instance("a"), service: "echo", address } });
+    const client = new EchoClient("muster:///echo", grpc.credentials.createInsecure());
+    onTestFinished(() => client.close());
+    expect(await who(client)).toBe("a");
+    expect(() => registerMusterResolver({ registry: [] })).toThrow("registerMusterResolver: registry must name at least one registry");
   });
 
   it("is what `muster --registry A,B` talks to: a command goes on to B when A cannot be reached, and says so when neither can", async () => {

@@ -4,8 +4,13 @@ import { createRegistryClient, defaultRegistryUrl, type RegistryClientOptions } 
 import { RegistryWatcher } from "./watcher.js";
 
 export interface MusterResolverOptions {
-  /** The registry for targets that name none (muster:///payments); one a target names is reached over its scheme, http or https. Default http://127.0.0.1:6878. */
-  readonly registry?: string;
+  /**
+   * The registry for targets that name none (muster:///payments), or
+   * several (a leader and its followers: see `createRegistryClient`'s
+   * `baseUrl`); one a target names is reached over the first one's scheme,
+   * http or https. Default http://127.0.0.1:6878.
+   */
+  readonly registry?: string | readonly string[];
   /** How to reach the registry, such as its `token` or the `ca` of its certificate. Default: the client's defaults. */
   readonly client?: Omit<RegistryClientOptions, "baseUrl">;
   /**
@@ -33,7 +38,8 @@ const maxWeightedEntries = 100;
  * none, as cross-zone traffic costs latency and money.
  */
 export function registerMusterResolver(options: MusterResolverOptions = {}): void {
-  const defaultRegistry = options.registry ?? defaultRegistryUrl;
+  const defaultRegistry = typeof options.registry === "string" ? [options.registry] : (options.registry ?? [defaultRegistryUrl]);
+  if (defaultRegistry.length === 0) throw new TypeError("registerMusterResolver: registry must name at least one registry");
 
   class MusterResolver implements experimental.Resolver {
     private readonly watcher: RegistryWatcher;
@@ -88,10 +94,10 @@ export function registerMusterResolver(options: MusterResolverOptions = {}): voi
   experimental.registerResolver("muster", MusterResolver);
 }
 
-function parseTarget(target: experimental.GrpcUri, defaultRegistry: string): { service: string; selector: string; registry: string; zone: string | undefined } {
+function parseTarget(target: experimental.GrpcUri, defaultRegistry: readonly string[]): { service: string; selector: string; registry: readonly string[]; zone: string | undefined } {
   const url = new URL(`muster://x/${target.path.replace(/^\//, "")}`);
   // A registry named in the target is reached as the default one is, over http or https.
-  const registry = target.authority === undefined || target.authority === "" ? defaultRegistry : `${new URL(defaultRegistry).protocol}//${target.authority}`;
+  const registry = target.authority === undefined || target.authority === "" ? defaultRegistry : [`${new URL(defaultRegistry[0] ?? defaultRegistryUrl).protocol}//${target.authority}`];
   return { service: url.pathname.slice(1), selector: url.searchParams.get("selector") ?? "", registry, zone: url.searchParams.get("zone") ?? undefined };
 }
 
