@@ -66,6 +66,36 @@ describe("a registry that requires tokens", () => {
     watcher.close();
   });
 
+  it("lets a write token limited to some services change only those, on every protocol, and read everything", async () => {
+    const teamToken = "t-5d0e7c29a4f1b386";
+    const server = await TestRegistry.start({ accessTokens: parseAccessTokens(`${tokenFile}write ${teamToken} api web\n`) });
+    const admin = createRegistryClient({ baseUrl: server.url, token: writeToken });
+    await admin.register({ instance: { ...instance("theirs"), service: "billing" } });
+    for (const [name, make] of Object.entries(transports)) {
+      const before = server.registry.currentRevision();
+      const team = createClient(RegistryService, make(server.url));
+      const headers = { authorization: `Bearer ${teamToken}` };
+      const theirs = { service: "billing", id: "theirs" };
+      const refusals = await Promise.all([
+        callError(team.register({ instance: { ...instance(name.replace(/\W+/g, "-")), service: "billing" } }, { headers })),
+        callError(team.heartbeat(theirs, { headers })),
+        callError(team.drain({ ...theirs, reason: "mine now" }, { headers })),
+        callError(team.undrain(theirs, { headers })),
+        callError(team.deregister(theirs, { headers })),
+      ]);
+      expect(refusals.map((refused) => [name, refused.code, refused.rawMessage])).toEqual(refusals.map(() => [name, Code.PermissionDenied, 'the token may change only api, web, not "billing"']));
+      const whole = await callError(team.releaseExpiryHold({}, { headers }));
+      expect([name, whole.code, whole.rawMessage]).toEqual([name, Code.PermissionDenied, "the token may change only api, web; ReleaseExpiryHold changes the whole registry"]);
+      expect(server.registry.currentRevision()).toBe(before);
+      // Its own services it changes, and it reads every service.
+      const id = name.replace(/\W+/g, "-");
+      await team.register({ instance: { ...instance(id), service: "web" } }, { headers });
+      await team.drain({ service: "web", id, reason: "canary" }, { headers });
+      await team.deregister({ service: "web", id }, { headers });
+      expect((await team.discover({ service: "billing" }, { headers })).instances.map((found) => found.id)).toEqual(["theirs"]);
+    }
+  });
+
   it("leaves health checks and reflection open: load balancers and buf curl's schema lookup send no token", async () => {
     const server = await TestRegistry.start({ accessTokens: parseAccessTokens(tokenFile) });
     const health = createClient(Health, createConnectTransport({ baseUrl: server.url, httpVersion: "2" }));
@@ -83,7 +113,9 @@ describe("a registry that requires tokens", () => {
 
   it("refuses a token file it cannot use, naming the line", () => {
     expect(() => parseAccessTokens("write short")).toThrow("line 1 of the token file: a token must have at least 16 characters");
-    expect(() => parseAccessTokens(`# tokens\nadmin ${writeToken}`)).toThrow('line 2 of the token file must be "read <token>" or "write <token>"');
+    expect(() => parseAccessTokens(`# tokens\nadmin ${writeToken}`)).toThrow('line 2 of the token file must be "read <token>", "write <token>" or "write <token> <service> ..."');
+    expect(() => parseAccessTokens(`read ${readToken} api`)).toThrow("line 1 of the token file: a read token reads every service; only a write token may be limited to some");
+    expect(() => parseAccessTokens(`write ${writeToken} api Payments`)).toThrow('line 1 of the token file: "Payments" is not a service name (a DNS-1123 label)');
     expect(() => parseAccessTokens("# nothing yet\n")).toThrow("the token file holds no token");
   });
 });

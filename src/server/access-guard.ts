@@ -1,5 +1,6 @@
+import type { Message } from "@bufbuild/protobuf";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
-import { isGuarded, refusal, type AccessTokens } from "./access-tokens.js";
+import { isGuarded, refusal, serviceRefusal, type AccessTokens } from "./access-tokens.js";
 import { certificateRefusal, peerSocketKey, type PeerSocket } from "./client-certificates.js";
 
 /** A stream let through by its token, and how to end it. */
@@ -30,6 +31,11 @@ export class AccessGuard {
   refusal(procedure: string, authorization: string | null | undefined, peer?: PeerSocket): ConnectError | undefined {
     if (!isGuarded(procedure)) return undefined;
     return (this.clientCertificates ? certificateRefusal(peer) : undefined) ?? (this.tokens === undefined ? undefined : refusal(this.tokens, procedure, authorization));
+  }
+
+  /** Why a call let through by `refusal` may not change the service its request names (see `serviceRefusal`), or undefined when it may. */
+  serviceRefusal(procedure: string, authorization: string | null | undefined, request: Message): ConnectError | undefined {
+    return this.tokens === undefined ? undefined : serviceRefusal(this.tokens, procedure, authorization, request);
   }
 
   /**
@@ -64,7 +70,7 @@ export function accessInterceptor(guard: AccessGuard): Interceptor {
   return (next) => async (request) => {
     const procedure = `/${request.service.typeName}/${request.method.name}`;
     const authorization = request.header.get("authorization");
-    const refused = guard.refusal(procedure, authorization, request.contextValues.get(peerSocketKey));
+    const refused = guard.refusal(procedure, authorization, request.contextValues.get(peerSocketKey)) ?? (request.stream ? undefined : guard.serviceRefusal(procedure, authorization, request.message));
     if (refused !== undefined) throw refused;
     const response = await next(request);
     if (!response.stream) return response;

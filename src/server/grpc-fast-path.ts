@@ -73,19 +73,25 @@ export function grpcFastPath(
     }
     readRequest(stream, options.readMaxBytes, (error, body) => {
       if (error !== undefined) call.fail(error);
-      else serve(route, call, stream, headers, body, timeoutMs, options.logger, route.method.methodKind === "server_streaming" ? options.access?.hold.bind(options.access, headers[":path"] ?? "", headers.authorization) : undefined);
+      else serve(route, call, stream, headers, body, timeoutMs, options.logger, options.access);
     });
     return true;
   };
 }
 
-function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Uint8Array, timeoutMs: number | undefined, logger: Logger, hold: ((end: (error: ConnectError) => void) => () => void) | undefined): void {
+function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Uint8Array, timeoutMs: number | undefined, logger: Logger, access: AccessGuard | undefined): void {
   const { service, method } = route;
+  const path = headers[":path"] ?? "";
   let request: Message;
   try {
     request = fromBinary(method.input, body);
   } catch (error) {
     call.fail(new ConnectError(`request: must be one ${method.input.typeName} in protobuf binary (${error instanceof Error ? error.message : String(error)})`, Code.InvalidArgument));
+    return;
+  }
+  const limited = access?.serviceRefusal(path, headers.authorization, request);
+  if (limited !== undefined) {
+    call.fail(limited);
     return;
   }
   const context = new LazyContext({ service, method, protocolName: "grpc", requestMethod: "POST", url: `/${service.typeName}/${method.name}`, timeoutMs }, headers);
@@ -94,10 +100,13 @@ function serve(route: Route, call: GrpcStreamCall, stream: http2.ServerHttp2Stre
     signal.addEventListener("abort", () => call.fail(ConnectError.from(signal.reason)), { once: true });
   }
   // A stream's access can be withdrawn while it is open (`AccessGuard.replace`).
-  const release = hold?.((error) => {
-    call.fail(error);
-    context.made?.abort(error);
-  });
+  const release =
+    method.methodKind === "server_streaming"
+      ? access?.hold(path, headers.authorization, (error) => {
+          call.fail(error);
+          context.made?.abort(error);
+        })
+      : undefined;
   stream.once("close", () => {
     release?.();
     if (!call.finished) context.made?.abort(new ConnectError("the client cancelled the call", Code.Canceled));
