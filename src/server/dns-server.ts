@@ -10,6 +10,8 @@ const formatError = 1;
 const serverFailure = 2;
 /** A TCP connection that asks nothing for this long is closed. */
 const tcpIdleMs = 10_000;
+/** How many ports port 0 tries before giving up: each try's UDP port may be held for TCP. */
+const maxPortAttempts = 10;
 
 /** A DNS server on one address, over UDP and TCP (one port number for both, as resolvers expect). */
 export interface DnsServer {
@@ -67,20 +69,16 @@ export async function startDnsServer(host: string, port: number, { answer, onErr
     return dns.encode({ ...response, flags: (response.flags ?? 0) | truncated, answers: [], authorities: [], additionals: ednsReply });
   };
 
-  const udp = dgram.createSocket(isIPv6(host) ? "udp6" : "udp4");
-  udp.on("message", (message, peer) => {
-    const reply = respond(message, true);
-    if (reply !== undefined) udp.send(reply, peer.port, peer.address);
-  });
-  // A send to a vanished peer fails with ICMP errors here; the server goes on.
-  udp.on("error", () => undefined);
-  const boundPort = await new Promise<number>((resolve, reject) => {
-    udp.once("error", reject);
-    udp.bind(port, host, () => {
-      udp.off("error", reject);
-      resolve(udp.address().port);
+  const openUdp = (): dgram.Socket => {
+    const socket = dgram.createSocket(isIPv6(host) ? "udp6" : "udp4");
+    socket.on("message", (message, peer) => {
+      const reply = respond(message, true);
+      if (reply !== undefined) socket.send(reply, peer.port, peer.address);
     });
-  });
+    // A send to a vanished peer fails with ICMP errors here; the server goes on.
+    socket.on("error", () => undefined);
+    return socket;
+  };
 
   const connections = new Set<net.Socket>();
   const tcp = net.createServer((socket) => {
@@ -103,24 +101,37 @@ export async function startDnsServer(host: string, port: number, { answer, onErr
       }
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    tcp.once("error", reject);
-    tcp.listen({ host, port: boundPort }, () => {
-      tcp.off("error", reject);
-      resolve();
+  // Port 0 takes the port UDP is given for TCP too, where something else may hold it: then another.
+  for (let attempt = 1; ; attempt++) {
+    const udp = openUdp();
+    const boundPort = await new Promise<number>((resolve, reject) => {
+      udp.once("error", reject);
+      udp.bind(port, host, () => {
+        udp.off("error", reject);
+        resolve(udp.address().port);
+      });
     });
-  }).catch((error: unknown) => {
-    udp.close();
-    throw error;
-  });
-
-  return {
-    port: boundPort,
-    close: () =>
-      new Promise<void>((resolve) => {
-        udp.close();
-        tcp.close(() => resolve());
-        for (const socket of connections) socket.destroy();
-      }),
-  };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once("error", reject);
+        tcp.listen({ host, port: boundPort }, () => {
+          tcp.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (error) {
+      udp.close();
+      if (port === 0 && attempt < maxPortAttempts && (error as NodeJS.ErrnoException).code === "EADDRINUSE") continue;
+      throw error;
+    }
+    return {
+      port: boundPort,
+      close: () =>
+        new Promise<void>((resolve) => {
+          udp.close();
+          tcp.close(() => resolve());
+          for (const socket of connections) socket.destroy();
+        }),
+    };
+  }
 }
