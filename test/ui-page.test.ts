@@ -6,6 +6,8 @@ import { resolve } from "node:path";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { createRegistryClient } from "../src/client/registry-client.js";
+import { pino } from "pino";
+import { LeaderLink } from "../src/cli/leader-link.js";
 import { parseAccessTokens } from "../src/server/access-tokens.js";
 import { TestRegistry } from "./support/test-registry.js";
 
@@ -37,6 +39,26 @@ async function openPage(registry: string): Promise<void> {
 }
 
 describe("the dashboard page", () => {
+  it("on a follower, says whose follower it is and whether it is up to date, and drains through it", async () => {
+    const leader = await TestRegistry.start();
+    await leader.client().register({ instance: { service: "api", id: "a", address: "10.0.0.1:80", ttl } });
+    const link = new LeaderLink(leader.url, {}, pino({ level: "silent" }));
+    const follower = await TestRegistry.start({ following: link, registry: { followerOf: leader.url } });
+    link.start(follower.registry);
+    onTestFinished(() => link.stop());
+
+    await openPage(follower.url);
+    await vi.waitFor(() => expect(document.getElementById("status")?.textContent).toMatch(new RegExp(`revision 1 · 1 instances: .* · follower of ${leader.url}, up to date$`)), { timeout: 7_000 });
+    await vi.waitFor(() => expect(rows().map((row) => row[1])).toEqual(["a"]), { timeout: 5_000 });
+    Object.defineProperty(window, "prompt", { value: () => "moved by the follower's page", configurable: true });
+    document.querySelector<HTMLButtonElement>("#rows button")?.click();
+    await vi.waitFor(async () => expect((await leader.client().discover({ service: "api", includeDrained: true })).instances[0]?.drain?.reason).toBe("moved by the follower's page"), { timeout: 5_000 });
+    await vi.waitFor(() => expect(rows()[0]?.[6]).toBe("drained: moved by the follower's page"), { timeout: 5_000 });
+
+    await leader.stop();
+    await vi.waitFor(() => expect(document.getElementById("status")?.textContent).toMatch(/follower of .*, NOT REACHED: .*; showing the last copy$/), { timeout: 12_000 });
+  }, 20_000);
+
   it("shows every instance and each change as it happens, writes what instances say as text, and drains with a click", async () => {
     const server = await TestRegistry.start();
     const client = server.client();

@@ -94,12 +94,33 @@ function showTrouble(page: Elements, error: unknown): void {
 
 async function showStatus(page: Elements): Promise<void> {
   try {
-    const status = await callJson<{ version?: string; revision?: string; instances?: number; healthy?: number; degraded?: number; unhealthy?: number; drained?: number; watchers?: number }>(registry, "Status", {}, headers());
-    page.status.textContent = `muster ${status.version ?? ""} · revision ${status.revision ?? "0"} · ${status.instances ?? 0} instances: ${status.healthy ?? 0} healthy, ${status.degraded ?? 0} degraded, ${status.unhealthy ?? 0} unhealthy, ${status.drained ?? 0} drained · ${status.watchers ?? 0} watchers`;
+    const status = await callJson<StatusJson>(registry, "Status", {}, headers());
+    page.status.textContent = `muster ${status.version ?? ""} · revision ${status.revision ?? "0"} · ${status.instances ?? 0} instances: ${status.healthy ?? 0} healthy, ${status.degraded ?? 0} degraded, ${status.unhealthy ?? 0} unhealthy, ${status.drained ?? 0} drained · ${status.watchers ?? 0} watchers${status.following === undefined ? "" : ` · ${followingText(status.following, BigInt(status.revision ?? "0"))}`}`;
     page.status.className = "";
   } catch (error) {
     showTrouble(page, error);
   }
+}
+
+/** What the page reads of Status, in Connect's JSON (64-bit numbers as strings, defaults left out). */
+interface StatusJson {
+  version?: string;
+  revision?: string;
+  instances?: number;
+  healthy?: number;
+  degraded?: number;
+  unhealthy?: number;
+  drained?: number;
+  watchers?: number;
+  following?: { leader?: string; connected?: boolean; lastError?: string; leaderRevision?: string };
+}
+
+/** A follower's link, as `muster status` says it: writes made here go to the leader. */
+function followingText(following: NonNullable<StatusJson["following"]>, copied: bigint): string {
+  const leader = following.leader ?? "";
+  if (following.connected !== true) return `follower of ${leader}, NOT REACHED${following.lastError === undefined ? "" : `: ${following.lastError}`}; showing the last copy`;
+  const behind = BigInt(following.leaderRevision ?? "0") - copied;
+  return `follower of ${leader}, ${behind > 0n ? `${behind} changes behind` : "up to date"}`;
 }
 
 /** Follows one Watch of everything until `stop` aborts, resuming from its last revision after a break. */
