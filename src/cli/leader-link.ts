@@ -48,7 +48,7 @@ export class LeaderLink implements LeaderConnection {
     this.writes = createRegistryClient({ ...clientOptions, token: undefined, baseUrl: leader });
   }
 
-  /** Whether the link holds a stream now, and why the last one broke. */
+  /** Whether the link holds a stream now, why the last one broke, and the leader's revision as it last said. */
   get state(): FollowingState {
     return { leader: this.leader, connected: this.connected, lastError: this.lastError, leaderRevision: this.leaderRevision };
   }

@@ -99,7 +99,8 @@ export function serviceRefusal(tokens: AccessTokens, procedure: string, authoriz
   const token = bearerToken(authorization);
   const services = readMethods.has(method) || token === undefined ? undefined : tokens.services.get(digest(token));
   if (services === undefined) return undefined;
-  const service = request.$typeName === RegisterRequestSchema.typeName ? (request as RegisterRequest).instance?.service : (request as Partial<Record<"service", string>>).service;
+  // Only ReleaseExpiryHold names no service: it changes the whole registry.
+  const service = request.$typeName === RegisterRequestSchema.typeName ? ((request as RegisterRequest).instance?.service ?? "") : (request as Partial<Record<"service", string>>).service;
   if (service !== undefined && services.has(service)) return undefined;
   const allowed = `the token may change only ${[...services].join(", ")}`;
   return new ConnectError(service === undefined ? `${allowed}; ${method} changes the whole registry` : `${allowed}, not "${service}"`, Code.PermissionDenied);
