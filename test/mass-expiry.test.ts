@@ -1,5 +1,7 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { LeaderLink } from "../src/cli/leader-link.js";
 import { EventType } from "../gen/muster/v1/registry_pb.js";
 import type { RegistryClient } from "./support/clients.js";
 import { FakeClock } from "./support/fake-clock.js";
@@ -9,12 +11,12 @@ import { WatchView } from "./support/watch-view.js";
 const second = durationFromMs(1_000);
 const ids = Array.from({ length: 10 }, (_, i) => `i${i}`);
 
-async function fleet(): Promise<{ clock: FakeClock; client: RegistryClient }> {
+async function fleet(): Promise<{ clock: FakeClock; client: RegistryClient; server: TestRegistry }> {
   const clock = new FakeClock();
   const server = await TestRegistry.start({ registry: { clock, progressIntervalMs: 3_600_000 } });
   const client = server.client();
   for (const id of ids) await client.register({ instance: { service: "fleet", id, address: "10.0.0.1:80", ttl: second, deregisterAfter: second } });
-  return { clock, client };
+  return { clock, client, server };
 }
 
 /** Moves time on in 400ms steps, with `alive` heartbeating at each. */
@@ -67,6 +69,18 @@ describe("mass-expiry protection", () => {
     await advanceWith(clock, client, alive.slice(0, 1), 4_000);
     expect(await present(client)).toBe(4);
     expect(await client.status({})).toMatchObject({ expiryHeld: true, silentInstances: 3 });
+  });
+
+  it("takes the release through a follower, which holds no expiry of its own and sends it to its leader", async () => {
+    const { clock, client, server } = await fleet();
+    await advanceWith(clock, client, ids.slice(0, 4), 4_000);
+    expect((await client.status({})).expiryHeld).toBe(true);
+    const link = new LeaderLink(server.url, {}, pino({ level: "silent" }));
+    const follower = await TestRegistry.start({ following: link, registry: { followerOf: server.url } });
+    link.start(follower.registry);
+    onTestFinished(() => link.stop());
+    expect((await follower.client().releaseExpiryHold({})).wasHeld).toBe(true);
+    expect((await client.status({})).expiryHeld).toBe(false);
   });
 
   it("expires small registries normally", async () => {

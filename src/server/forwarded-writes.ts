@@ -3,7 +3,7 @@ import type { Registry } from "../domain/registry.js";
 import type { RegistryService } from "../../gen/muster/v1/registry_pb.js";
 
 /** The calls that change a registry, which a follower sends on to its leader. */
-export type WriteMethod = "register" | "heartbeat" | "drain" | "undrain" | "deregister";
+export type WriteMethod = "register" | "heartbeat" | "drain" | "undrain" | "deregister" | "releaseExpiryHold";
 
 /** A client of the leader that makes the write calls (`createRegistryClient` gives one). */
 export type LeaderWrites = Pick<Client<typeof RegistryService>, WriteMethod>;
@@ -22,7 +22,7 @@ export const copyWaitMs = 2_000;
  * leader that cannot be reached is UNAVAILABLE, which agents retry.
  */
 export function forwardedWrites(leader: LeaderWrites, leaderUrl: string, registry: Registry): Pick<ServiceImpl<typeof RegistryService>, WriteMethod> {
-  async function forward<T extends { readonly revision: bigint }>(context: HandlerContext, send: (options: CallOptions) => Promise<T>): Promise<T> {
+  async function forward<T extends object>(context: HandlerContext, send: (options: CallOptions) => Promise<T>): Promise<T> {
     const authorization = context.requestHeader.get("authorization");
     let answer: T;
     try {
@@ -30,7 +30,8 @@ export function forwardedWrites(leader: LeaderWrites, leaderUrl: string, registr
     } catch (error) {
       throw leaderError(error, leaderUrl);
     }
-    const revision = Number(answer.revision);
+    // ReleaseExpiryHold changes no instance: it has no revision to wait for.
+    const revision = "revision" in answer && typeof answer.revision === "bigint" ? Number(answer.revision) : 0;
     // A caller that cancels meanwhile is not watched for: the wait ends within copyWaitMs, and its answer is dropped.
     if (registry.currentRevision() < revision) await registry.reached(revision, AbortSignal.timeout(copyWaitMs));
     return answer;
@@ -41,6 +42,7 @@ export function forwardedWrites(leader: LeaderWrites, leaderUrl: string, registr
     drain: (request, context) => forward(context, (options) => leader.drain(request, options)),
     undrain: (request, context) => forward(context, (options) => leader.undrain(request, options)),
     deregister: (request, context) => forward(context, (options) => leader.deregister(request, options)),
+    releaseExpiryHold: (request, context) => forward(context, (options) => leader.releaseExpiryHold(request, options)),
   };
 }
 
