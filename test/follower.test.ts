@@ -177,6 +177,19 @@ describe("a follower (muster serve --follow)", () => {
     expect((await copy.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["bb"]);
   });
 
+  it("follows a follower: a chain copies at the leader's revisions, and a write at its end reaches the leader and comes back down", async () => {
+    const leader = await TestRegistry.start();
+    const { server: middle } = await startFollower(leader.url);
+    const { server: end } = await startFollower(middle.url);
+    const { revision } = await end.client().register({ instance: instance("a") });
+    expect((await end.client().discover({ service: "api" })).instances.map((found) => [found.id, found.revision])).toEqual([["a", revision]]);
+    expect((await leader.client().status({})).revision).toBe(revision);
+    await expectSameState(middle.client(), leader.client());
+    await leader.client().drain({ service: "api", id: "a", reason: "down the chain" });
+    await expectSameState(end.client(), leader.client());
+    expect((await end.client().status({})).following).toMatchObject({ leader: middle.url, connected: true });
+  });
+
   it("resumes from its own revision after a restart and after the leader was away, with a gap-free log of its own", async () => {
     const port = await freePort();
     const leaderDir = await tempDataDir();
