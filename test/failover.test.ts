@@ -102,6 +102,12 @@ describe("a client of several registries", () => {
     expect([drained.code, drained.stderr]).toEqual([0, ""]);
     expect((await server.client().discover({ service: "api", includeDrained: true })).instances[0]?.drain?.reason).toBe("rack move");
 
+    // A registering agent says which one it could not reach, and goes on to the next.
+    const agent = MusterProcess.spawn(["register", "web", "--address", "10.0.0.9:80", "--registry", `${nobody},${server.url}`]);
+    await agent.line((line) => line.startsWith("registered web/"));
+    const { stderr } = await agent.kill("SIGINT");
+    expect(stderr.trim()).toBe(`muster: cannot reach the registry at ${nobody} (connection refused); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it; retrying`);
+
     const other = await nobodyAt();
     const neither = await MusterProcess.run(["ls", "--registry", `${nobody},${other}`]);
     expect([neither.code, neither.stderr.trim()]).toEqual([1, `muster: cannot reach the registry at ${nobody} or ${other} (connection refused); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it`]);

@@ -52,9 +52,14 @@ export function registryList(registries: string): string[] {
     .filter((url) => url !== "");
 }
 
-/** Turns a failed call to the registry into a sentence that says what to do. */
-export function explainCallError(error: unknown, registries: string): CliError {
-  const registryUrl = registryList(registries).join(" or ");
+/**
+ * Turns a failed call to the registry into a sentence that says what to do.
+ * Of several registries, it names the one the call failed on when the error
+ * says which, or all of them once `triedAll`.
+ */
+export function explainCallError(error: unknown, registries: string, triedAll = false): CliError {
+  const urls = registryList(registries);
+  const registryUrl = urls.length === 1 || triedAll ? urls.join(" or ") : (failedRegistry(error, urls) ?? urls.join(" or "));
   const connectError = ConnectError.from(error);
   const tlsProblem = tlsCause(error);
   if (tlsProblem?.code === "ERR_SSL_WRONG_VERSION_NUMBER") {
@@ -86,6 +91,19 @@ function tlsCause(error: unknown): NodeJS.ErrnoException | undefined {
   for (let current: unknown = error; current instanceof Error; current = current.cause) {
     const code = (current as NodeJS.ErrnoException).code;
     if (typeof code === "string" && /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_)|CERT/.test(code)) return current;
+  }
+  return undefined;
+}
+
+/** Which of `urls` a connection error came from, when it carries the address it tried. */
+function failedRegistry(error: unknown, urls: readonly string[]): string | undefined {
+  for (let current: unknown = error; current instanceof Error; current = current.cause) {
+    const { address, port } = current as { address?: unknown; port?: unknown };
+    if (typeof address !== "string" || typeof port !== "number") continue;
+    return urls.find((url) => {
+      const { hostname, port: urlPort, protocol } = new URL(url);
+      return hostname.replace(/^\[|\]$/g, "") === address && Number(urlPort || (protocol === "https:" ? 443 : 80)) === port;
+    });
   }
   return undefined;
 }

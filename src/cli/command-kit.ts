@@ -37,8 +37,9 @@ export async function callRegistry<T>(flags: RegistryFlags, call: (client: Regis
     try {
       return await call(client, { timeoutMs: callTimeoutMs });
     } catch (error) {
-      if (triesLeft > 1 && ConnectError.from(error).code === Code.Unavailable) continue;
-      throw explainCallError(error, flags.registry);
+      const unreachable = ConnectError.from(error).code === Code.Unavailable;
+      if (triesLeft > 1 && unreachable) continue;
+      throw explainCallError(error, flags.registry, unreachable);
     }
   }
 }
