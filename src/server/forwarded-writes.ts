@@ -9,7 +9,7 @@ export type WriteMethod = "register" | "heartbeat" | "drain" | "undrain" | "dere
 export type LeaderWrites = Pick<Client<typeof RegistryService>, WriteMethod>;
 
 /** How long a follower waits for its copy of a forwarded write before answering without it. */
-export const copyWaitMs = 2_000;
+const copyWaitMs = 2_000;
 
 /**
  * A follower's writes: each one is sent to its leader with the caller's
