@@ -266,6 +266,29 @@ describe("a follower (muster serve --follow)", () => {
     await expectSameState(follower.server.client(), original);
   });
 
+  it("brought back as the follower of the follower promoted in its place, drops the writes only it took and copies the new leader's", async () => {
+    const oldLeaderDir = await tempDataDir();
+    const oldLeader = await TestRegistry.start({ dataDir: oldLeaderDir });
+    await oldLeader.client().register({ instance: instance("a") });
+    const followerDir = await tempDataDir();
+    const follower = await startFollower(oldLeader.url, { dataDir: followerDir });
+    const copiedAt = await caughtUp(follower.server.client(), oldLeader.client());
+    await follower.link.stop();
+    await follower.server.stop();
+    // The old leader takes a write the follower never copies, then goes away; the follower is promoted and takes another at the same revision.
+    expect((await oldLeader.client().register({ instance: instance("lost") })).revision).toBe(copiedAt + 1n);
+    await oldLeader.stop();
+    const promoted = await TestRegistry.start({ dataDir: followerDir });
+    expect((await promoted.client().register({ instance: instance("kept") })).revision).toBe(copiedAt + 1n);
+
+    const rejoined = await startFollower(promoted.url, { dataDir: oldLeaderDir });
+    await expect.poll(async () => (await rejoined.server.client().discover({ service: "api" })).instances.map((found) => found.id), { timeout: 10_000 }).toEqual(["a", "kept"]);
+    await expectSameState(rejoined.server.client(), promoted.client());
+    // It goes on copying the new leader's changes as changes.
+    await promoted.client().deregister({ service: "api", id: "a" });
+    await expectSameState(rejoined.server.client(), promoted.client());
+  });
+
   it("restarted without --follow, takes writes and carries on from the leader's revision, tracking liveness", async () => {
     const leader = await TestRegistry.start();
     const original = leader.client();

@@ -6,6 +6,7 @@ import { createRegistryClient, type RegistryClientOptions } from "../client/regi
 import { backoffDelay } from "../client/backoff.js";
 import { RegistryWatcher } from "../client/watcher.js";
 import type { CopiedChange } from "../domain/copied-changes.js";
+import type { RegistryEvent } from "../domain/event.js";
 import type { InstanceRecord } from "../domain/instance.js";
 import { defaultLivenessPolicy } from "../domain/instance-spec.js";
 import { RegistryError } from "../domain/registry-error.js";
@@ -34,7 +35,8 @@ export class LeaderLink implements LeaderConnection {
   private connected = false;
   private lastError = "";
   private leaderRevision = 0n;
-  private stopped = false;
+  /** Aborted by stop(): ends the wait before the next stream too. */
+  private readonly stopping = new AbortController();
   private watcher: RegistryWatcher | undefined;
   private copying: Promise<void> | undefined;
   readonly writes: LeaderWrites;
@@ -60,7 +62,7 @@ export class LeaderLink implements LeaderConnection {
 
   /** Ends the stream; resolves once the update being written (if any) is durable. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping.abort();
     this.watcher?.close();
     await this.copying;
   }
@@ -70,35 +72,54 @@ export class LeaderLink implements LeaderConnection {
     let failures = 0;
     let fromSnapshot = false;
     while (!this.isStopped()) {
+      // Each stream starts one change back, so the leader's change at this follower's revision is compared with its own first.
+      const last = fromSnapshot ? undefined : registry.lastEvent();
+      const stream = { broke: false };
+      // The link resumes each broken stream itself, rather than the watcher, so that every stream is checked so.
       const watcher = new RegistryWatcher(client, { includeUnhealthy: true, includeDrained: true }, {
-        sinceRevision: fromSnapshot ? 0n : BigInt(registry.currentRevision()),
+        sinceRevision: fromSnapshot ? 0n : BigInt(registry.currentRevision() - (last === undefined ? 0 : 1)),
         keepView: false,
-        onMessage: (revision) => this.linked(revision),
-        onRetry: (error, delayMs) => this.broken(error.code === Code.Unauthenticated || error.code === Code.PermissionDenied ? `${error.message}; give this follower a read token of the leader (MUSTER_FOLLOW_TOKEN)` : error.message, delayMs),
+        onMessage: (revision) => {
+          failures = 0;
+          this.linked(revision);
+        },
+        onRetry: (error) => {
+          stream.broke = true;
+          watcher.close();
+          this.broken(error.code === Code.Unauthenticated || error.code === Code.PermissionDenied ? `${error.message}; give this follower a read token of the leader (MUSTER_FOLLOW_TOKEN)` : error.message);
+        },
       });
       this.watcher = watcher;
       try {
+        let unchecked = last;
         for await (const update of watcher) {
-          if (update.snapshot) await registry.replaceAll(update.events.map((event) => recordOf(event)), Number(update.revision));
-          else await registry.copy(update.events.map((event) => changeOf(event)));
-          failures = 0;
+          if (update.snapshot) {
+            await registry.replaceAll(update.events.map((event) => recordOf(event)), Number(update.revision));
+          } else {
+            const own = unchecked;
+            const events = own === undefined ? update.events : update.events.filter((event) => !isSameChange(own, event));
+            if (own !== undefined && events.length === update.events.length) throw new DivergedHistory(own.revision);
+            if (events.length > 0) await registry.copy(events.map((event) => changeOf(event)));
+          }
+          unchecked = undefined;
           fromSnapshot = false;
         }
-        return;
+        if (!stream.broke) return;
       } catch (error) {
         watcher.close();
         if (this.isStopped()) return;
-        fromSnapshot = error instanceof RegistryError && error.code === "failed-precondition";
-        const delayMs = backoffDelay(failures++);
-        this.broken(`could not copy the leader's changes: ${error instanceof Error ? error.message : String(error)}`, delayMs);
-        await sleep(delayMs);
+        fromSnapshot = error instanceof DivergedHistory || (error instanceof RegistryError && error.code === "failed-precondition");
+        this.broken(error instanceof DivergedHistory ? error.message : `could not copy the leader's changes: ${error instanceof Error ? error.message : String(error)}`);
       }
+      const delayMs = backoffDelay(failures++);
+      this.logger.debug({ leader: this.leader, retryInMs: Math.round(delayMs) }, "following the leader again soon");
+      await sleep(delayMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
   }
 
   /** A method, not a property read, so checks after an await are not narrowed away. */
   private isStopped(): boolean {
-    return this.stopped;
+    return this.stopping.signal.aborted;
   }
 
   private linked(leaderRevision: bigint): void {
@@ -109,11 +130,27 @@ export class LeaderLink implements LeaderConnection {
     this.logger.info({ leader: this.leader }, "following the leader");
   }
 
-  private broken(reason: string, retryInMs: number): void {
-    if (this.connected || reason !== this.lastError) this.logger.warn({ leader: this.leader, retryInMs: Math.round(retryInMs) }, `lost the leader: ${reason}`);
+  private broken(reason: string): void {
+    if (this.connected || reason !== this.lastError) this.logger.warn({ leader: this.leader }, `lost the leader: ${reason}`);
     this.connected = false;
     this.lastError = reason;
   }
+}
+
+/**
+ * This follower's last change is not the leader's change at that revision:
+ * the two took different writes (a follower promoted, and its old leader
+ * brought back as its follower, say). Only a snapshot makes them one again.
+ */
+class DivergedHistory extends Error {
+  constructor(revision: number) {
+    super(`this follower's change at revision ${revision} is not the leader's: their histories differ from there; taking the leader's snapshot`);
+  }
+}
+
+/** Whether the leader's `event` is the change this follower holds as `own`: the same kind, instance, revision and time. */
+function isSameChange(own: RegistryEvent, event: Event): boolean {
+  return Number(event.revision) === own.revision && eventTypeFromWire(event.type) === own.type && event.instance?.service === own.instance.service && event.instance.id === own.instance.id && event.time !== undefined && timestampMs(event.time) === own.time;
 }
 
 function recordOf(event: Event): InstanceRecord {

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from "./clock.js";
-import { eventTypes, isRemoval, type EventType } from "./event.js";
+import { eventTypes, isRemoval, type EventType, type RegistryEvent } from "./event.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
 import { instanceKey, makeRecord, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
@@ -254,6 +254,16 @@ export class Registry {
     }
     this.closeListeners.add(listener);
     return () => this.closeListeners.delete(listener);
+  }
+
+  /**
+   * The change at the current revision, while the event log holds it: what a
+   * follower compares with its leader's change at that revision, to learn
+   * whether the two histories are still one. Undefined at revision 0 and
+   * after a follower's snapshot, whose history is not known.
+   */
+  lastEvent(): RegistryEvent | undefined {
+    return this.revision === 0 ? undefined : this.log.since(this.revision - 1, this.revision)?.[0];
   }
 
   /** The revision of the last applied change; cheaper than `stats()`, which counts instances. */
