@@ -5,8 +5,10 @@ import { pino } from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { LeaderLink } from "../src/cli/leader-link.js";
 import { registerMusterResolver } from "../src/client/grpc-js-resolver.js";
+import { RegistryAgent } from "../src/client/agent.js";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { RegistryWatcher, type WatchUpdate } from "../src/client/watcher.js";
+import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import { callError } from "./support/call-error.js";
 import { echoBackend as backend, EchoClient, who } from "./support/echo-backend.js";
 import { freePort } from "./support/machine.js";
@@ -78,6 +80,28 @@ describe("a client of several registries", () => {
       ["a", 3n, true],
     ]);
     expect([...watcher.view.keys()]).toEqual(["api/b"]);
+  });
+
+  it("keeps an agent registered through a follower, told of its drain, and on the leader once the follower goes away", async () => {
+    const leader = await TestRegistry.start();
+    const link = new LeaderLink(leader.url, {}, pino({ level: "silent" }));
+    const follower = await TestRegistry.start({ following: link, registry: { followerOf: leader.url } });
+    link.start(follower.registry);
+    onTestFinished(() => link.stop());
+    const drains: boolean[] = [];
+    // A 1s ttl: heartbeats every third of a second, through the follower to the leader.
+    const agent = new RegistryAgent(createRegistryClient({ baseUrl: [follower.url, leader.url] }), { ...instance("agent"), ttl: durationFromMs(1_000) }, { onDrainChange: (drained) => drains.push(drained) });
+    onTestFinished(() => agent.close());
+    await agent.until("registered");
+    await leader.client().drain({ service: "api", id: "agent", reason: "rack move" });
+    await expect.poll(() => drains, { timeout: 5_000 }).toEqual([true]);
+
+    await link.stop();
+    await follower.stop();
+    // Three ttls later it is still HEALTHY on the leader: its heartbeats moved there.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect((await leader.client().discover({ service: "api", includeDrained: true })).instances.map((found) => [found.id, HealthStatus[found.health]])).toEqual([["agent", "HEALTHY"]]);
+    expect((await leader.client().status({})).unhealthy).toBe(0);
   });
 
   it("serves the grpc-js resolver (muster:///service) given several registries, and the first unreachable", async () => {
