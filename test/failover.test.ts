@@ -41,7 +41,7 @@ describe("a client of several registries", () => {
     const leader = await TestRegistry.start();
     const original = leader.client();
     const link = new LeaderLink(leader.url, {}, pino({ level: "silent" }));
-    const follower = await TestRegistry.start({ following: link, registry: { followerOf: leader.url } });
+    const follower = await TestRegistry.start({ following: link });
     link.start(follower.registry);
     onTestFinished(() => link.stop());
     // Copying from a snapshot ends the follower's watch streams: let its first copy come before watching it.
@@ -85,7 +85,7 @@ describe("a client of several registries", () => {
   it("keeps an agent registered through a follower, told of its drain, and on the leader once the follower goes away", async () => {
     const leader = await TestRegistry.start();
     const link = new LeaderLink(leader.url, {}, pino({ level: "silent" }));
-    const follower = await TestRegistry.start({ following: link, registry: { followerOf: leader.url } });
+    const follower = await TestRegistry.start({ following: link });
     link.start(follower.registry);
     onTestFinished(() => link.stop());
     const drains: boolean[] = [];

@@ -31,7 +31,7 @@ const shown = (instances: readonly Instance[]) => instances.map(({ service, id, 
 /** A follower of `leader`, in this process, on `dataDir` (fresh when absent), with its link started. */
 async function startFollower(leader: string, { dataDir, historyLimit, metrics }: { dataDir?: string; historyLimit?: number; metrics?: boolean } = {}): Promise<{ server: TestRegistry; link: LeaderLink }> {
   const link = new LeaderLink(leader, {}, silent);
-  const server = await TestRegistry.start({ dataDir, metrics, following: link, registry: { followerOf: leader, historyLimit } });
+  const server = await TestRegistry.start({ dataDir, metrics, following: link, registry: { historyLimit } });
   link.start(server.registry);
   onTestFinished(() => link.stop());
   return { server, link };
@@ -45,7 +45,7 @@ async function startLaggingFollower(leader: string, lagMs: number): Promise<{ se
   const proxy = await startBlackholeProxy(leader, { lagMs });
   const link = new LeaderLink(proxy.url, {}, silent);
   const writes = createRegistryClient({ baseUrl: leader });
-  const server = await TestRegistry.start({ following: { leader, writes, get state() { return link.state; } }, registry: { followerOf: leader } });
+  const server = await TestRegistry.start({ following: { leader, writes, get state() { return link.state; } } });
   link.start(server.registry);
   onTestFinished(() => link.stop());
   return { server, proxy };

@@ -76,7 +76,7 @@ describe("mass-expiry protection", () => {
     await advanceWith(clock, client, ids.slice(0, 4), 4_000);
     expect((await client.status({})).expiryHeld).toBe(true);
     const link = new LeaderLink(server.url, {}, pino({ level: "silent" }));
-    const follower = await TestRegistry.start({ following: link, registry: { followerOf: server.url } });
+    const follower = await TestRegistry.start({ following: link });
     link.start(follower.registry);
     onTestFinished(() => link.stop());
     expect((await follower.client().releaseExpiryHold({})).wasHeld).toBe(true);

@@ -43,7 +43,7 @@ describe("the dashboard page", () => {
     const leader = await TestRegistry.start();
     await leader.client().register({ instance: { service: "api", id: "a", address: "10.0.0.1:80", ttl } });
     const link = new LeaderLink(leader.url, {}, pino({ level: "silent" }));
-    const follower = await TestRegistry.start({ following: link, registry: { followerOf: leader.url } });
+    const follower = await TestRegistry.start({ following: link });
     link.start(follower.registry);
     onTestFinished(() => link.stop());
 

@@ -20,7 +20,8 @@ export interface RegistryServerOptions {
   readonly dataDir: string;
   /** Default: a silent logger. */
   readonly logger?: Logger;
-  readonly registry?: RegistryOptions;
+  /** The registry's own options; whether it is a follower comes from `following`. */
+  readonly registry?: Omit<RegistryOptions, "followerOf">;
   /** How long shutdown waits for calls to finish. Default 5s. */
   readonly shutdownGraceMs?: number;
   /** The largest request message accepted, on every protocol. Default 1 MiB. */
@@ -39,7 +40,7 @@ export interface RegistryServerOptions {
   readonly metrics?: boolean;
   /** Answer DNS for `<service>.service.<domain>` (default domain `muster`) on this address, UDP and TCP (`answerDnsQuery`), with this TTL (default 0: resolvers keep nothing). Default: no DNS. */
   readonly dns?: { readonly host: string; readonly port: number; readonly ttlSeconds?: number; readonly domain?: string };
-  /** For a follower (with `registry.followerOf`): its leader, which takes the writes it is sent, and the link's state for Status. Default: not a follower. */
+  /** For a follower: its leader, which takes the writes it is sent, and the link's state for Status. Default: not a follower. */
   readonly following?: LeaderConnection;
 }
 

@@ -51,7 +51,7 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const store = await LevelStore.open(options.dataDir);
   let registry: Registry;
   try {
-    registry = await Registry.open(store, { ...registryLogHooks(logger), onCommitted: metrics?.commitObserved, ...options.registry });
+    registry = await Registry.open(store, { ...registryLogHooks(logger), onCommitted: metrics?.commitObserved, ...options.registry, followerOf: following?.leader });
   } catch (error) {
     await store.close();
     throw error;

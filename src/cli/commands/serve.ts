@@ -65,7 +65,7 @@ export function serveCommand(): Command {
       );
       const logger = await createLogger(config.logLevel);
       const link = config.follow === undefined ? undefined : new LeaderLink(config.follow.leader, leaderClientOptions(config.follow), logger);
-      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, maxStreamsPerConnection: config.maxStreamsPerConnection, accessTokens: readAccessTokens(config.accessTokensFile), metrics: config.metrics, dns: config.dns, following: link, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold }, followerOf: link?.leader } }).catch((error: unknown) => {
+      const running = await startRegistryServer({ host: config.host, port: config.port, dataDir: config.dataDir, logger, cors: { allowedOrigins: config.corsOrigins }, tls: readTlsFiles(config.tls), peerCheck: config.peerCheck, maxStreamsPerConnection: config.maxStreamsPerConnection, accessTokens: readAccessTokens(config.accessTokensFile), metrics: config.metrics, dns: config.dns, following: link, registry: { historyLimit: config.historyLimit, expiryGuard: { ...defaultExpiryGuardPolicy, threshold: config.massExpiryThreshold } } }).catch((error: unknown) => {
         if (error instanceof StoreError || error instanceof ListenError) throw new CliError(error.message);
         throw error;
       });
