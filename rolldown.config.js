@@ -10,6 +10,14 @@ import { defineConfig } from "rolldown";
  * node_modules, with pino-pretty (loaded only for a terminal), prom-client
  * (loaded only with --metrics), dns-packet (only with --dns-addr) and grpc-js.
  * dist/src stays as it is for the library.
+ *
+ * The running registry keeps the bundle's source in its heap for as long as
+ * it lives (V8 compiles functions lazily from it). One character outside
+ * Latin-1 anywhere in it (a dash in a comment, a space in a table of
+ * Unicode spaces) makes V8 keep all of it two bytes a character, so
+ * non-ASCII is written as escapes, and JSDoc, which only readers of
+ * src/ need, is left out: 2.1 MB of heap became 0.9 (BENCHMARKS.md,
+ * Memory, session 18).
  */
 export default defineConfig([
   {
@@ -24,7 +32,15 @@ export default defineConfig([
         },
       },
     ],
-    output: { dir: "dist/bin", format: "cjs", entryFileNames: "[name].cjs", dynamicImportInCjs: false, sourcemap: true },
+    output: {
+      dir: "dist/bin",
+      format: "cjs",
+      entryFileNames: "[name].cjs",
+      dynamicImportInCjs: false,
+      sourcemap: true,
+      charset: "ascii",
+      comments: { legal: true, annotation: true, jsdoc: false },
+    },
   },
   {
     input: { muster: "dist/src/cli/bin.js" },

@@ -79,3 +79,11 @@ describe("the executable's code cache", () => {
     expect(await muster(folder, "--help")).toContain("A SERVICE REGISTRY FOR SERVICES AND AI AGENTS");
   });
 });
+
+describe("the executable's bundle", () => {
+  it("is ASCII, so the source the registry keeps in its heap takes one byte a character, not two", async () => {
+    const bundle = await readFile(join(musterBin, "..", "main.cjs"));
+    const firstOutsideAscii = bundle.findIndex((byte) => byte > 0x7f);
+    expect(firstOutsideAscii === -1 ? "all ASCII" : bundle.subarray(Math.max(0, firstOutsideAscii - 60), firstOutsideAscii + 20).toString("utf8")).toBe("all ASCII");
+  });
+});
