@@ -13,6 +13,7 @@ import { callError } from "./support/call-error.js";
 import { echoBackend as backend, EchoClient, who } from "./support/echo-backend.js";
 import { freePort } from "./support/machine.js";
 import { MusterProcess } from "./support/registry-process.js";
+import { silentHost } from "./support/silent-host.js";
 import { TestRegistry } from "./support/test-registry.js";
 
 // A client given several registries (a leader and its followers) calls one, and moves on to the next when it is unreachable.
@@ -137,5 +138,19 @@ describe("a client of several registries", () => {
     expect([neither.code, neither.stderr.trim()]).toEqual([1, `muster: cannot reach the registry at ${nobody} or ${other} (connection refused); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it`]);
     const none = await MusterProcess.run(["ls", "--registry", " , "]);
     expect([none.code, none.stderr.trim()]).toEqual([1, `muster: --registry (MUSTER_REGISTRY) must name a registry, such as http://127.0.0.1:6878 (got " , ")`]);
+  });
+
+  it("goes on from a registry whose host drops packets, where the call would wait for its deadline, in `muster` and its agents", async () => {
+    const server = await TestRegistry.start();
+    await server.client().register({ instance: instance("a") });
+    const down = await silentHost();
+    const listed = await MusterProcess.run(["ls", "api", "--registry", `${down},${server.url}`]);
+    expect([listed.code, listed.stderr]).toEqual([0, ""]);
+    expect(listed.stdout).toMatch(/\ba\b.*10\.0\.0\.1:80/);
+
+    const agent = MusterProcess.spawn(["register", "web", "--address", "10.0.0.9:80", "--registry", `${down},${server.url}`]);
+    await agent.line((line) => line.startsWith("registered web/"));
+    const { stderr } = await agent.kill("SIGINT");
+    expect(stderr.trim()).toBe(`muster: cannot reach the registry at ${down} (the connection did not open within 2s; the connection is given up for dead); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it; retrying`);
   });
 });

@@ -7,6 +7,12 @@ import { collect, oneOf } from "./parse-flags.js";
 
 /** How long a one-shot command waits for the registry. */
 const callTimeoutMs = 5_000;
+/**
+ * Of several registries, how long one may take to open a connection before
+ * a command goes on to the next: a host that is down drops packets, and
+ * its call would otherwise end at the deadline without trying the others.
+ */
+const failoverConnectTimeoutMs = 2_000;
 
 export interface RegistryFlags {
   readonly registry: string;
@@ -49,7 +55,8 @@ export function registryClient(flags: RegistryFlags): RegistryClient {
     throw new CliError("a client certificate needs its key: --tls-client-cert (MUSTER_TLS_CLIENT_CERT) and --tls-client-key (MUSTER_TLS_CLIENT_KEY) go together");
   }
   const identity = flags.tlsClientCert === undefined || flags.tlsClientKey === undefined ? {} : { cert: readSettingFile(flags.tlsClientCert, "client certificate (--tls-client-cert, MUSTER_TLS_CLIENT_CERT)"), key: readSettingFile(flags.tlsClientKey, "client key (--tls-client-key, MUSTER_TLS_CLIENT_KEY)") };
-  return createRegistryClient({ baseUrl: registryUrls(flags), protocol: "grpc", token: flags.token, ...identity });
+  const urls = registryUrls(flags);
+  return createRegistryClient({ baseUrl: urls, protocol: "grpc", token: flags.token, ...identity, ...(urls.length > 1 ? { connectTimeoutMs: failoverConnectTimeoutMs } : {}) });
 }
 
 /** The registries --registry names, in order. */

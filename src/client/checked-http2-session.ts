@@ -8,8 +8,10 @@ import type { GrpcTransportOptions } from "@connectrpc/connect-node";
 /** What connect-node's HTTP/2 transports ask of a session manager. */
 type SessionManager = NonNullable<GrpcTransportOptions["sessionManager"]>;
 
-/** When a connection is checked with a PING, and how long its answer may take. */
-export interface PingPolicy {
+/** How long a connection may take to open, when it is checked with a PING, and how long the answer may take. */
+export interface ConnectionChecks {
+  /** The registry's first HTTP/2 frame has not come this long after connecting began: the connection never opened. */
+  readonly openTimeoutMs: number;
   /** Calls are open and nothing has been heard for this long: send a PING. */
   readonly intervalMs: number;
   /** No answer this long after the PING: the connection is dead. */
@@ -18,10 +20,16 @@ export interface PingPolicy {
 
 /**
  * The HTTP/2 connection of a registry client, replaced when it closes, and
- * given up for dead when it goes silent. A registry that vanishes without
- * closing the connection (a partition, a frozen or powered-off host) is
- * otherwise noticed only when TCP gives up, after about 15 minutes, while
- * every call on the connection waits.
+ * given up for dead when it does not open or goes silent. A registry that
+ * vanishes without closing the connection (a partition, a frozen or
+ * powered-off host) is otherwise noticed only when TCP gives up, after
+ * about 15 minutes, while every call on the connection waits.
+ *
+ * A connection that has not heard the registry's HTTP/2 settings
+ * `openTimeoutMs` after it began (a host that drops packets, or one that
+ * takes the TCP connection and says nothing) fails its calls with
+ * UNAVAILABLE, so that a client of several registries goes on to the next
+ * within that time rather than at its calls' deadlines.
  *
  * Whenever calls are open and nothing has been heard for `intervalMs` (the
  * silence counts from the last response byte or PING answer, not from the
@@ -47,7 +55,7 @@ export class CheckedHttp2Session implements SessionManager {
   /** `connectOptions` go to `tls.connect` for an https registry, such as the CA that signed its certificate. */
   constructor(
     baseUrl: string,
-    private readonly pings: PingPolicy,
+    private readonly checks: ConnectionChecks,
     private readonly connectOptions: SecureClientSessionOptions = {},
   ) {
     this.authority = new URL(baseUrl).origin;
@@ -63,7 +71,7 @@ export class CheckedHttp2Session implements SessionManager {
 
   private usableConnection(): CheckedConnection {
     if (this.connection === undefined || !this.connection.usable()) {
-      this.connection = new CheckedConnection(this.authority, this.connectOptions, this.pings);
+      this.connection = new CheckedConnection(this.authority, this.connectOptions, this.checks);
       this.connections.set(this.connection.session, this.connection);
     }
     return this.connection;
@@ -78,16 +86,26 @@ class CheckedConnection {
   private goingAway = false;
   /** The registry has sent its HTTP/2 settings, so the connection reached an HTTP/2 server. */
   private spoken = false;
+  private opening: NodeJS.Timeout | undefined;
   private check: NodeJS.Timeout | undefined;
   private pingDeadline: NodeJS.Timeout | undefined;
+  /** Where the socket connects, for errors that say which registry could not be reached. */
+  private peer = { address: "", port: 0 };
 
   constructor(
     authority: string,
     connectOptions: SecureClientSessionOptions,
-    private readonly pings: PingPolicy,
+    private readonly checks: ConnectionChecks,
   ) {
     this.session = connect(authority, { createConnection: (url: URL) => this.openSocket(url, connectOptions) });
-    this.session.once("remoteSettings", () => (this.spoken = true));
+    // Infinity turns the check off (and a timer longer than 2^31 - 1 ms would fire at once).
+    if (Number.isFinite(checks.openTimeoutMs)) this.opening = setTimeout(() => this.neverOpened(), checks.openTimeoutMs).unref();
+    this.session.once("remoteSettings", () => {
+      this.spoken = true;
+      clearTimeout(this.opening);
+      this.heard();
+      if (this.openStreams.size > 0) this.scheduleCheck();
+    });
     // Its streams carry the error to their calls; an idle connection's error only ends it.
     this.session.on("error", () => undefined);
     this.session.once("goaway", () => (this.goingAway = true));
@@ -120,8 +138,8 @@ class CheckedConnection {
 
   private scheduleCheck(): void {
     // Infinity turns the check off (and a timer longer than 2^31 - 1 ms would fire at once).
-    if (this.check !== undefined || this.pingDeadline !== undefined || !Number.isFinite(this.pings.intervalMs)) return;
-    const due = Math.max(0, this.lastHeardAt + this.pings.intervalMs - Date.now());
+    if (this.check !== undefined || this.pingDeadline !== undefined || !Number.isFinite(this.checks.intervalMs)) return;
+    const due = Math.max(0, this.lastHeardAt + this.checks.intervalMs - Date.now());
     this.check = setTimeout(() => this.onCheck(), due).unref();
   }
 
@@ -129,11 +147,11 @@ class CheckedConnection {
   private onCheck(): void {
     this.check = undefined;
     if (this.openStreams.size === 0 || !this.usable()) return;
-    if (Date.now() - this.lastHeardAt < this.pings.intervalMs) return this.scheduleCheck();
-    // A host that drops packets leaves a new connection opening for minutes; no PING goes out before it opens.
-    if (this.session.connecting) return this.giveUp(`the connection did not open within ${this.pings.intervalMs / 1000}s`);
-    const seconds = this.pings.timeoutMs / 1000;
-    this.pingDeadline = setTimeout(() => this.giveUp(`the registry did not answer a PING within ${seconds}s`), this.pings.timeoutMs).unref();
+    if (Date.now() - this.lastHeardAt < this.checks.intervalMs) return this.scheduleCheck();
+    // No PING goes out before the connection opens: neverOpened() ends one that does not, and its settings start the checks.
+    if (!this.spoken) return;
+    const seconds = this.checks.timeoutMs / 1000;
+    this.pingDeadline = setTimeout(() => this.giveUp(`the registry did not answer a PING within ${seconds}s`), this.checks.timeoutMs).unref();
     this.session.ping((error) => {
       clearTimeout(this.pingDeadline);
       this.pingDeadline = undefined;
@@ -152,6 +170,7 @@ class CheckedConnection {
   private openSocket(url: URL, options: SecureClientSessionOptions): Duplex {
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+    this.peer = { address: host, port };
     const socket = url.protocol === "https:" ? tlsConnect({ ...options, host, port, servername: isIP(host) === 0 ? host : undefined, ALPNProtocols: ["h2"] }) : netConnect({ host, port });
     socket.once("error", (error: Error) => this.failStreams(new ConnectError(`cannot connect to the registry: ${error.message}`, Code.Unavailable, undefined, undefined, error)));
     // Such as a registry that serves TLS, asked in cleartext: Node would cancel the calls without a word.
@@ -161,9 +180,17 @@ class CheckedConnection {
     return socket;
   }
 
-  private giveUp(reason: string): void {
+  /** A host that drops packets leaves a connection opening for minutes, and one that takes it and says nothing, until TCP gives up. */
+  private neverOpened(): void {
+    const { address, port } = this.peer;
+    // The cause carries the address, as Node's own connection errors do, so callers can say which registry it was.
+    const cause = Object.assign(new Error(`no HTTP/2 answer from ${address}:${port}`), { address, port });
+    this.giveUp(`the connection did not open within ${this.checks.openTimeoutMs / 1000}s`, cause);
+  }
+
+  private giveUp(reason: string, cause?: Error): void {
     this.pingDeadline = undefined;
-    const error = new ConnectError(`${reason}; the connection is given up for dead`, Code.Unavailable);
+    const error = new ConnectError(`${reason}; the connection is given up for dead`, Code.Unavailable, undefined, undefined, cause);
     this.failStreams(error);
     this.session.destroy(error);
   }
@@ -174,6 +201,7 @@ class CheckedConnection {
   }
 
   private stopChecking(): void {
+    clearTimeout(this.opening);
     clearTimeout(this.check);
     clearTimeout(this.pingDeadline);
     this.check = undefined;

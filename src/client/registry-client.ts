@@ -36,6 +36,15 @@ export interface RegistryClientOptions {
   /** How long a PING may go unanswered before the connection is given up for dead and its calls fail with UNAVAILABLE. Default 5s. */
   readonly pingTimeoutMs?: number;
   /**
+   * How long a new HTTP/2 connection may take to open (to hear the
+   * registry's first HTTP/2 frame) before its calls fail with UNAVAILABLE.
+   * A host that is down drops packets rather than refusing them, so without
+   * it the calls would wait for their deadlines; a client of several
+   * registries goes on to the next instead. Default: `pingIntervalMs`
+   * (10s); `Infinity` waits for TCP to give up.
+   */
+  readonly connectTimeoutMs?: number;
+  /**
    * For an https registry whose certificate a private CA signed: that CA's
    * certificate, PEM. Default: Node's trusted roots, plus the file named by
    * NODE_EXTRA_CA_CERTS when the process started.
@@ -70,7 +79,8 @@ function registryTransport(baseUrl: string, options: RegistryClientOptions): Tra
   const interceptors = options.token === undefined ? (options.interceptors ?? []) : [bearer(options.token), ...(options.interceptors ?? [])];
   const { ca, cert, key } = options;
   const tls = { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
-  const sessionManager = new CheckedHttp2Session(baseUrl, { intervalMs: options.pingIntervalMs ?? 10_000, timeoutMs: options.pingTimeoutMs ?? 5_000 }, tls);
+  const intervalMs = options.pingIntervalMs ?? 10_000;
+  const sessionManager = new CheckedHttp2Session(baseUrl, { openTimeoutMs: options.connectTimeoutMs ?? intervalMs, intervalMs, timeoutMs: options.pingTimeoutMs ?? 5_000 }, tls);
   const http = options.httpVersion === "1.1" ? { httpVersion: "1.1" as const, nodeOptions: tls } : { httpVersion: "2" as const, sessionManager };
   switch (options.protocol ?? "grpc") {
     case "grpc":
