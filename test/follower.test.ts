@@ -201,6 +201,7 @@ describe("a follower (muster serve --follow)", () => {
 
     // The follower stops; the leader goes on; the follower comes back and copies what it missed as changes.
     await follower.link.stop();
+    expect(follower.link.state).toMatchObject({ connected: false, lastError: "this follower stopped following" });
     await follower.server.stop();
     await leader.client().register({ instance: instance("bb") });
     await leader.client().deregister({ service: "api", id: "a" });

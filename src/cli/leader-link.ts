@@ -65,6 +65,8 @@ export class LeaderLink implements LeaderConnection {
     this.stopping.abort();
     this.watcher?.close();
     await this.copying;
+    this.connected = false;
+    this.lastError = "this follower stopped following";
   }
 
   private async copyLoop(registry: Registry): Promise<void> {

@@ -38,7 +38,7 @@ export function statusCommand(): Command {
 
 function leaderLine(colors: Colors, following: Following, copied: bigint): string {
   const behind = following.leaderRevision - copied;
-  const where = behind > 0n ? `${behind} changes behind the leader's revision ${following.leaderRevision}` : `up to date at revision ${copied}`;
+  const where = behind > 0n ? `${behind} change${behind === 1n ? "" : "s"} behind the leader's revision ${following.leaderRevision}` : `up to date at revision ${copied}`;
   if (following.connected) return `${following.leader} ${colors.green(`(following, ${where}; writes go there)`)}`;
   return colors.red(`${following.leader} (NOT REACHED${following.lastError === "" ? "" : `: ${following.lastError}`}; serving the last copy, of revision ${copied}; writes fail until it is back)`);
 }
