@@ -119,7 +119,7 @@ describe("durability", () => {
     const registered = (instance: InstanceRecord): RegistryEvent => ({ type: "registered", instance, previous: undefined, revision: instance.revision, time: 1 });
     const dataDir = await tempDataDir();
     const store = await LevelStore.open(dataDir);
-    await store.load();
+    const { history } = await store.load();
     const kept = record("kept", 1);
     await store.commit({ revision: 1, puts: [kept], deletes: [], events: [registered(kept)], dropEventsThrough: 0 });
     const failedUpdate = record("kept", 2, "2");
@@ -136,6 +136,10 @@ describe("durability", () => {
     expect(state.revision).toBe(2);
     expect(state.instances).toEqual([kept, next]);
     expect(state.events).toEqual([registered(kept), registered(next)]);
+    // A data directory keeps the history it was made with; another starts its own.
+    expect(state.history).toBe(history);
+    const other = await LevelStore.open(await tempDataDir());
+    expect((await other.load().finally(() => other.close())).history).not.toBe(history);
   });
 
   it("compacts the event log on disk to the history limit", async () => {

@@ -198,6 +198,8 @@ describe("a follower (muster serve --follow)", () => {
     const followerDir = await tempDataDir();
     let follower = await startFollower(leader.url, { dataDir: followerDir });
     const joinedAt = await caughtUp(follower.server.client(), leader.client());
+    // Its revisions are the leader's, so its history is too: a watcher may resume on either.
+    expect((await follower.server.client().status({})).history).toBe((await leader.client().status({})).history);
 
     // The follower stops; the leader goes on; the follower comes back and copies what it missed as changes.
     await follower.link.stop();

@@ -129,4 +129,35 @@ describe("RegistryWatcher", () => {
       { numRuns: 8 },
     );
   });
+
+  it("takes a snapshot on resuming at a registry whose data was wiped and has since passed its revision with other changes", async () => {
+    const { first, url, reopen } = await fixedPortRegistry();
+    const job = (id: string) => ({ instance: { service: "jobs", id, address: "10.0.0.1:80", ttl: durationFromMs(600_000) } });
+    for (const id of ["old-1", "old-2", "old-3"]) await first.client().register(job(id));
+    const watcher = new RegistryWatcher(createRegistryClient({ baseUrl: url }), { service: "jobs" }, { backoff: { initialMs: 20, maxMs: 100 } });
+    const snapshots: bigint[] = [];
+    const following = (async () => {
+      for await (const update of watcher) if (update.snapshot) snapshots.push(update.revision);
+    })();
+    await expect.poll(() => watcher.revision).toBe(3n);
+    const history = (await first.client().status({})).history;
+    expect([watcher.history, history]).toEqual([history, expect.stringMatching(/^[0-9a-f]{16}$/)]);
+
+    // Its data wiped, the registry comes back already past revision 3, counting other changes.
+    const elsewhere = await TestRegistry.start();
+    for (const id of ["new-1", "new-2", "new-3", "new-4", "new-5"]) await elsewhere.client().register(job(id));
+    await elsewhere.stop();
+    await first.stop();
+    const wiped = await reopen(elsewhere.dataDir);
+    const found = await wiped.client().discover({ service: "jobs" });
+    expect(found.revision).toBe(5n);
+    await expect.poll(() => [...watcher.view.keys()].sort(), { timeout: 5_000 }).toEqual(found.instances.map((instance) => `jobs/${instance.id}`).sort());
+    expect(snapshots).toEqual([3n, 5n]);
+    expect(watcher.history).toBe((await wiped.client().status({})).history);
+    expect(watcher.history).not.toBe(history);
+    watcher.close();
+    await following;
+    await wiped.stop();
+  });
 });
+

@@ -80,6 +80,7 @@ export class LeaderLink implements LeaderConnection {
       // The link resumes each broken stream itself, rather than the watcher, so that every stream is checked so.
       const watcher = new RegistryWatcher(client, { includeUnhealthy: true, includeDrained: true }, {
         sinceRevision: fromSnapshot ? 0n : BigInt(registry.currentRevision() - (last === undefined ? 0 : 1)),
+        history: registry.history,
         keepView: false,
         onMessage: (revision) => {
           failures = 0;
@@ -96,7 +97,7 @@ export class LeaderLink implements LeaderConnection {
         let unchecked = last;
         for await (const update of watcher) {
           if (update.snapshot) {
-            await registry.replaceAll(update.events.map((event) => recordOf(event)), Number(update.revision));
+            await registry.replaceAll(update.events.map((event) => recordOf(event)), Number(update.revision), watcher.history);
           } else {
             const own = unchecked;
             const events = own === undefined ? update.events : update.events.filter((event) => !isSameChange(own, event));

@@ -5,7 +5,7 @@ import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import type { RegistryClient } from "./registry-client.js";
 
 /** The filter fields of a Watch; all optional. */
-export type WatchFilter = Partial<Omit<WatchRequest, "$typeName" | "$unknown" | "sinceRevision">>;
+export type WatchFilter = Partial<Omit<WatchRequest, "$typeName" | "$unknown" | "sinceRevision" | "history">>;
 
 /** One step in a watcher's history. */
 export interface WatchUpdate {
@@ -20,6 +20,13 @@ export interface WatchUpdate {
 export interface WatcherOptions {
   /** Start after this revision instead of with a snapshot. Default 0n. */
   readonly sinceRevision?: bigint;
+  /**
+   * The history `sinceRevision` belongs to (`watcher.history` of an earlier
+   * watcher, or WatchResponse.history). A registry on another history (its
+   * data wiped or restored from a backup since) then starts with a
+   * snapshot. Default none: `sinceRevision` is taken as the registry's.
+   */
+  readonly history?: string;
   readonly backoff?: BackoffOptions;
   /** Told each time the stream broke and is about to be resumed after `delayMs`. */
   readonly onRetry?: (error: ConnectError, delayMs: number) => void;
@@ -53,6 +60,7 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
   /** The matching instances, by "service/id". */
   readonly view = new Map<string, Instance>();
   private lastRevision: bigint;
+  private lastHistory: string;
   private readonly abort = new AbortController();
 
   constructor(
@@ -61,11 +69,22 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
     private readonly options: WatcherOptions = {},
   ) {
     this.lastRevision = options.sinceRevision ?? 0n;
+    this.lastHistory = options.history ?? "";
   }
 
   /** The revision the view reflects. */
   get revision(): bigint {
     return this.lastRevision;
+  }
+
+  /**
+   * The history `revision` counts in, as the registry last named it. Sent
+   * back on each resume, so a registry whose data was wiped or restored
+   * since answers with a snapshot rather than changes that do not follow
+   * the view's.
+   */
+  get history(): string {
+    return this.lastHistory;
   }
 
   close(): void {
@@ -92,7 +111,7 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
       try {
         let pending: Event[] | undefined;
         const signal = AbortSignal.any([this.abort.signal, silence.signal]);
-        const stream = this.client.watch({ ...this.filter, sinceRevision: this.lastRevision }, { signal });
+        const stream = this.client.watch({ ...this.filter, sinceRevision: this.lastRevision, history: this.lastHistory }, { signal });
         for await (const message of stream) {
           quiet?.refresh();
           failures = 0;
@@ -102,11 +121,13 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
           if (pending !== undefined) {
             pending.push(...message.events);
             if (message.more) continue;
-            update = this.replace(pending, message.revision);
+            update = this.replace(pending, message.revision, message.history);
             pending = undefined;
           } else {
             const fresh = message.events.filter((event) => event.revision > this.lastRevision);
             if (message.revision > this.lastRevision) this.lastRevision = message.revision;
+            // A registry older than histories names none.
+            if (message.history !== "") this.lastHistory = message.history;
             if (fresh.length === 0) continue;
             update = this.apply(fresh);
           }
@@ -129,10 +150,12 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
     }
   }
 
-  private replace(events: Event[], revision: bigint): WatchUpdate {
+  /** A snapshot's revision and history are taken only once it is whole: a stream broken inside one resumes from the old view. */
+  private replace(events: Event[], revision: bigint, history: string): WatchUpdate {
     this.view.clear();
     if (this.options.keepView !== false) for (const event of events) if (event.instance !== undefined) this.view.set(keyOf(event.instance), event.instance);
     this.lastRevision = revision;
+    if (history !== "") this.lastHistory = history;
     return { snapshot: true, events, revision };
   }
 

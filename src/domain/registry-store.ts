@@ -4,6 +4,8 @@ import type { InstanceRecord } from "./instance.js";
 /** Everything the registry persisted, as loaded at start. */
 export interface StoredState {
   readonly revision: number;
+  /** The history `revision` counts in: made with the data directory, kept for its life. */
+  readonly history: string;
   readonly instances: readonly InstanceRecord[];
   /** The retained event log, in revision order. */
   readonly events: readonly RegistryEvent[];
@@ -36,6 +38,8 @@ export interface Commit {
   readonly dropEventsThrough: number;
   /** Written first, when an earlier commit failed; this commit's own changes then go on top. */
   readonly restore?: Restore | undefined;
+  /** A history taken on with this commit: a follower's, when it takes its leader's snapshot. */
+  readonly history?: string | undefined;
 }
 
 /**

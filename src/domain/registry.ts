@@ -39,6 +39,7 @@ export class Registry {
   private readonly clock: Clock;
   private readonly policy: LivenessPolicy;
   private revision: number;
+  private currentHistory: string;
   /** Changes applied since this process opened the registry, by kind. */
   private readonly eventCounts = Object.fromEntries(eventTypes.map((type) => [type, 0])) as Record<EventType, number>;
   private sweepQueued = false;
@@ -51,10 +52,11 @@ export class Registry {
   private readonly writeRefusal: RegistryError | undefined;
   private readonly waits = new RevisionWaits();
 
-  private constructor(store: RegistryStore, revision: number, options: RegistryOptions) {
+  private constructor(store: RegistryStore, revision: number, history: string, options: RegistryOptions) {
     this.clock = options.clock ?? systemClock;
     this.policy = options.liveness ?? defaultLivenessPolicy;
     this.revision = revision;
+    this.currentHistory = history;
     this.writeRefusal = options.followerOf === undefined ? undefined : new RegistryError("failed-precondition", `this registry is a read-only follower of ${options.followerOf}: send writes to the leader`);
     this.log = new EventLog(options.historyLimit ?? 10_000);
     this.answers = new AnswerCache(options.answerCache);
@@ -84,7 +86,7 @@ export class Registry {
    */
   static async open(store: RegistryStore, options: RegistryOptions = {}): Promise<Registry> {
     const state = await store.load();
-    const registry = new Registry(store, state.revision, options);
+    const registry = new Registry(store, state.revision, state.history, options);
     registry.log.append(state.events);
     const loadedAt = registry.liveness.now();
     for (const instance of state.instances) {
@@ -180,13 +182,15 @@ export class Registry {
 
   /**
    * Streams the changes matching a filter. `sinceRevision` 0 (or one the log
-   * no longer holds, or one from the future) starts with a snapshot;
-   * otherwise exactly the matching events after it, then live events.
+   * no longer holds, one from the future, or one of another `history`)
+   * starts with a snapshot; otherwise exactly the matching events after it,
+   * then live events.
    */
-  watch(spec: FilterSpec, sinceRevision: number): WatchStream {
+  watch(spec: FilterSpec, sinceRevision: number, history = this.currentHistory): WatchStream {
     const filter = compileFilter(spec);
     const stream = this.hub.open(filter);
-    const missed = sinceRevision === 0 || sinceRevision > this.revision ? undefined : this.log.since(sinceRevision, this.revision);
+    const resumable = sinceRevision !== 0 && sinceRevision <= this.revision && history === this.currentHistory;
+    const missed = resumable ? this.log.since(sinceRevision, this.revision) : undefined;
     if (missed === undefined) stream.pushSnapshot(this.matching(filter), this.revision, this.clock.wallNow());
     else stream.offer(missed, this.revision, true);
     return stream;
@@ -202,11 +206,12 @@ export class Registry {
 
   /**
    * A follower's copy of its leader's snapshot: every instance replaced at
-   * `revision`, and the event log started over. Watchers here are ended
-   * with UNAVAILABLE and, resuming, get a snapshot too.
+   * `revision` of the leader's `history`, and the event log started over.
+   * Watchers here are ended with UNAVAILABLE and, resuming, get a snapshot
+   * too.
    */
-  replaceAll(instances: readonly InstanceRecord[], revision: number): Promise<void> {
-    return this.committer.run((tx) => tx.replaceAll(instances, revision));
+  replaceAll(instances: readonly InstanceRecord[], revision: number, history: string): Promise<void> {
+    return this.committer.run((tx) => tx.replaceAll(instances, revision, history));
   }
 
   /**
@@ -269,6 +274,16 @@ export class Registry {
   /** The revision of the last applied change; cheaper than `stats()`, which counts instances. */
   currentRevision(): number {
     return this.revision;
+  }
+
+  /**
+   * The history the revisions count in. Made with the data directory and
+   * kept for its life, so a data directory wiped or restored from a backup
+   * (whose revisions count other changes) is told apart by the watchers
+   * that resume on it; a follower takes its leader's with its snapshot.
+   */
+  get history(): string {
+    return this.currentHistory;
   }
 
   /** Counts every instance by health: O(instances), meant for status calls, not hot paths. */
@@ -369,6 +384,7 @@ export class Registry {
     tx.applyTo(this.index);
     this.revision = tx.lastRevision;
     if (tx.isReplacement) {
+      this.currentHistory = tx.history ?? this.currentHistory;
       this.log.clear();
       this.answers.clear();
       this.hub.closeAll(new RegistryError("unavailable", "this follower took a fresh snapshot from its leader; resume from your last revision"));

@@ -18,6 +18,8 @@ export class Transaction {
   readonly events: RegistryEvent[] = [];
   /** Set by `replaceAll`: the group replaces the whole state, and the event log starts over after it. */
   private replacesAll = false;
+  /** Set by `replaceAll`: the history the new state's revisions count in. */
+  private takenHistory: string | undefined;
   /** By instance key; `instance` is null for a removal. */
   private readonly changes = new Map<string, Change>();
 
@@ -43,6 +45,11 @@ export class Transaction {
     return this.replacesAll;
   }
 
+  /** The history a replacement takes on; undefined for any other group. */
+  get history(): string | undefined {
+    return this.takenHistory;
+  }
+
   /**
    * Stores `instance` (stamped with the next revision) and records its event,
    * at the group's time unless `time` is given (a change copied from a leader
@@ -65,17 +72,18 @@ export class Transaction {
   }
 
   /**
-   * Replaces every instance with `instances`, as they are, at `revision`,
-   * with no events: what a follower does with its leader's snapshot. The
-   * history before `revision` is unknown here, so the event log is dropped
-   * whole and starts again after it. Only alone in its group.
+   * Replaces every instance with `instances`, as they are, at `revision` of
+   * `history`, with no events: what a follower does with its leader's
+   * snapshot. The changes before `revision` are unknown here, so the event
+   * log is dropped whole and starts again after it. Only alone in its group.
    */
-  replaceAll(instances: readonly InstanceRecord[], revision: number): void {
+  replaceAll(instances: readonly InstanceRecord[], revision: number, history: string): void {
     if (this.events.length > 0 || this.changes.size > 0) throw new Error("replaceAll must be the only change of its group");
     for (const instance of this.committed.scan(undefined)) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance: null });
     for (const instance of instances) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance });
     this.revision = revision;
     this.replacesAll = true;
+    this.takenHistory = history;
   }
 
   /** The keys this group changes. */
@@ -91,7 +99,7 @@ export class Transaction {
       if (instance === null) deletes.push({ service, id });
       else puts.push(instance);
     }
-    return { revision: this.revision, puts, deletes, events: this.events, dropEventsThrough: this.replacesAll ? this.revision : this.revision - historyLimit, restore };
+    return { revision: this.revision, puts, deletes, events: this.events, dropEventsThrough: this.replacesAll ? this.revision : this.revision - historyLimit, restore, history: this.takenHistory };
   }
 
   /** Makes the group's changes visible in the committed index. */

@@ -66,10 +66,12 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
 
     watch(request, context) {
       const since = request.sinceRevision > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(request.sinceRevision);
-      const stream = registry.watch(filterFromWire(request), since);
+      // The history, read before the stream opens: a follower's snapshot, which changes it, ends every open stream.
+      const history = registry.history;
+      const stream = registry.watch(filterFromWire(request), since, request.history === "" ? undefined : request.history);
       const stop = () => void stream.return();
       context.signal.addEventListener("abort", stop, { once: true });
-      return watchAnswers(stream, () => {
+      return watchAnswers(stream, history, () => {
         context.signal.removeEventListener("abort", stop);
         stop();
       });
@@ -82,6 +84,7 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
         startedAt: timestampFromMs(startedAt),
         uptime: durationFromMs(Math.round(performance.now() - uptimeOrigin)),
         revision: BigInt(stats.revision),
+        history: registry.history,
         services: stats.services,
         instances: stats.instances,
         healthy: stats.byHealth.healthy,

@@ -54,14 +54,15 @@ function eventToWire(watchEvent: WatchEvent): Event {
 }
 
 /**
- * A watch stream's batches as wire answers, each made when it is read.
+ * A watch stream's batches as wire answers, each made when it is read and
+ * each naming `history`, the registry's when the stream opened.
  * `release` runs once, when the stream ends, fails, or its reader stops.
  *
  * Not an async generator: a suspended generator keeps its last batch
  * referenced until the next one, and an idle watcher's last batch is often
  * its whole snapshot, held for as long as it stays connected.
  */
-export function watchAnswers(stream: AsyncIterator<WatchBatch>, release: () => void): AsyncIterableIterator<WatchResponse> {
+export function watchAnswers(stream: AsyncIterator<WatchBatch>, history: string, release: () => void): AsyncIterableIterator<WatchResponse> {
   let released = false;
   const releaseOnce = () => {
     if (!released) release();
@@ -75,7 +76,7 @@ export function watchAnswers(stream: AsyncIterator<WatchBatch>, release: () => v
           releaseOnce();
           return { value: undefined, done: true };
         }
-        return { value: watchBatchToWire(next.value), done: false };
+        return { value: watchBatchToWire(next.value, history), done: false };
       } catch (error) {
         releaseOnce();
         throw error;
@@ -91,22 +92,27 @@ export function watchAnswers(stream: AsyncIterator<WatchBatch>, release: () => v
   };
 }
 
-/** A live change usually reaches every watcher as the same one-event answer: that answer is made once. */
-function watchBatchToWire(batch: WatchBatch): WatchResponse {
+/**
+ * A live change usually reaches every watcher as the same one-event answer:
+ * that answer is made once. Its watchers share one history too, since a
+ * change of history (a follower's snapshot) ends every open stream.
+ */
+function watchBatchToWire(batch: WatchBatch, history: string): WatchResponse {
   const only = batch.events.length === 1 ? batch.events[0] : undefined;
-  if (only === undefined || batch.snapshot || batch.more) return newWatchResponse(batch);
+  if (only === undefined || batch.snapshot || batch.more) return newWatchResponse(batch, history);
   let answers = oneEventAnswers.get(only);
   if (answers === undefined) oneEventAnswers.set(only, (answers = new Map<number, WatchResponse>()));
   let answer = answers.get(batch.revision);
-  if (answer === undefined) answers.set(batch.revision, (answer = newWatchResponse(batch)));
+  if (answer === undefined) answers.set(batch.revision, (answer = newWatchResponse(batch, history)));
   return answer;
 }
 
-function newWatchResponse(batch: WatchBatch): WatchResponse {
+function newWatchResponse(batch: WatchBatch, history: string): WatchResponse {
   return create(WatchResponseSchema, {
     events: batch.events.map(eventToWire),
     revision: BigInt(batch.revision),
     snapshot: batch.snapshot,
     more: batch.more,
+    history,
   });
 }

@@ -1,10 +1,12 @@
 /*
  * How the registry lays out its LevelDB. All keys and values are UTF-8:
  *   m:revision              the global revision, decimal
+ *   m:history               the history the revisions count in (see Registry.history)
  *   i:<service>/<id>        an instance record, JSON
  *   e:<revision, 16 digits> an event, JSON; zero-padded so keys sort by revision
  */
 export const revisionKey = "m:revision";
+export const historyKey = "m:history";
 export const instancePrefix = "i:";
 export const eventPrefix = "e:";
 

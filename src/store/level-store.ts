@@ -2,7 +2,8 @@ import { Level } from "level";
 import type { RegistryEvent } from "../domain/event.js";
 import type { InstanceRecord } from "../domain/instance.js";
 import type { Commit, RegistryStore, StoredState } from "../domain/registry-store.js";
-import { eventKey, eventPrefix, instanceKeyOf, instancePrefix, rangeOf, revisionKey } from "./layout.js";
+import { randomBytes } from "node:crypto";
+import { eventKey, eventPrefix, historyKey, instanceKeyOf, instancePrefix, rangeOf, revisionKey } from "./layout.js";
 import { corruptValue, explainOpenError, explainReadError, recovery, StoreError } from "./store-error.js";
 
 /**
@@ -63,7 +64,16 @@ export class LevelStore implements RegistryStore {
     }
     this.oldestEvent = events[0]?.revision ?? revision + 1;
     this.storedRevision = revision;
-    return { revision, instances, events };
+    return { revision, instances, events, history: await this.loadHistory() };
+  }
+
+  /** The data directory's history, made (and synced) at its first open: 64 random bits, in hex. */
+  private async loadHistory(): Promise<string> {
+    const stored = (await this.db.get(historyKey)) as string | undefined;
+    if (stored !== undefined) return stored;
+    const history = randomBytes(8).toString("hex");
+    await this.db.put(historyKey, history, { sync: true });
+    return history;
   }
 
   async commit(commit: Commit): Promise<void> {
@@ -94,6 +104,7 @@ export class LevelStore implements RegistryStore {
       for (; oldest <= Math.min(commit.dropEventsThrough, newestEvent); oldest++) batch.del(eventKey(oldest));
       oldest = Math.max(oldest, commit.dropEventsThrough + 1);
       batch.put(revisionKey, String(commit.revision));
+      if (commit.history !== undefined) batch.put(historyKey, commit.history);
     } catch (error) {
       await batch.close();
       throw error;

@@ -23,7 +23,7 @@ export function statusCommand(): Command {
         ["version", status.version],
         ...(status.following === undefined ? [] : [["leader", leaderLine(colors, status.following, status.revision)] as [string, string]]),
         ["uptime", uptime],
-        ["revision", String(status.revision)],
+        ["revision", `${status.revision} (history ${status.history})`],
         ["services", String(status.services)],
         ["instances", `${status.instances} (${colors.green(`${status.healthy} healthy`)}, ${colors.yellow(`${status.degraded} degraded`)}, ${colors.red(`${status.unhealthy} unhealthy`)}; ${status.drained} drained)`],
         ["watchers", String(status.watchers)],
