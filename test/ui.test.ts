@@ -14,7 +14,7 @@ const ttl = durationFromMs(600_000);
 /** Follows a Watch through the dashboard's own code until `until` holds; resolves with what it saw. */
 async function followUntil(url: string, view: WatchView, until: (view: WatchView) => boolean, headers: Record<string, string> = {}): Promise<void> {
   const stop = new AbortController();
-  const following = streamJson(url, "Watch", { includeUnhealthy: true, includeDrained: true, sinceRevision: view.revision }, headers, stop.signal, (message: WatchResponseJson) => {
+  const following = streamJson(url, "Watch", { includeUnhealthy: true, includeDrained: true, sinceRevision: view.revision, history: view.history }, headers, stop.signal, (message: WatchResponseJson) => {
     view.apply(message);
     if (until(view)) stop.abort();
   });
@@ -54,6 +54,8 @@ describe("the dashboard", () => {
     const view = new WatchView();
     await followUntil(server.url, view, (seen) => seen.instances.size === 5);
     expect(view.revision).toBe("5");
+    const { history } = await callJson<{ history: string }>(server.url, "Status", {}, {});
+    expect(view.history).toBe(history);
 
     await client.heartbeat({ service: "api", id: "i0", status: HealthStatus.UNHEALTHY });
     await callJson(server.url, "Drain", { service: "db", id: "i1", reason: "from the dashboard" }, {});
@@ -68,8 +70,8 @@ describe("the dashboard", () => {
     await callJson(server.url, "Undrain", { service: "db", id: "i1" }, {});
     await followUntil(server.url, view, (seen) => seen.revision === "10");
     expect(summary(view)).toEqual((await again.discover({ includeUnhealthy: true, includeDrained: true })).instances.map(summarize));
-    const status = await callJson<{ instances: number; drained?: number }>(server.url, "Status", {}, {});
-    expect([status.instances, status.drained]).toEqual([5, undefined]);
+    const status = await callJson<{ instances: number; drained?: number; history: string }>(server.url, "Status", {}, {});
+    expect([status.instances, status.drained, status.history, view.history]).toEqual([5, undefined, history, history]);
   });
 
   it("sends the token it is given, and says unauthenticated without one", async () => {

@@ -120,7 +120,7 @@ function followingText(following: NonNullable<StatusJson["following"]>, copied: 
   const leader = following.leader ?? "";
   if (following.connected !== true) return `follower of ${leader}, NOT REACHED${following.lastError === undefined ? "" : `: ${following.lastError}`}; showing the last copy`;
   const behind = BigInt(following.leaderRevision ?? "0") - copied;
-  return `follower of ${leader}, ${behind > 0n ? `${behind} changes behind` : "up to date"}`;
+  return `follower of ${leader}, ${behind > 0n ? `${behind} change${behind === 1n ? "" : "s"} behind` : "up to date"}`;
 }
 
 /** Follows one Watch of everything until `stop` aborts, resuming from its last revision after a break. */
@@ -129,7 +129,7 @@ async function follow(page: Elements, view: WatchView, stop: AbortSignal): Promi
   const stopped = () => stop.aborted;
   for (let failures = 0; !stopped(); failures++) {
     try {
-      await streamJson(registry, "Watch", { includeUnhealthy: true, includeDrained: true, sinceRevision: view.revision }, headers(), stop, (message) => {
+      await streamJson(registry, "Watch", { includeUnhealthy: true, includeDrained: true, sinceRevision: view.revision, history: view.history }, headers(), stop, (message) => {
         failures = 0;
         renderEvents(page, view.apply(message));
         renderRows(page, view);

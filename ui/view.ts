@@ -32,6 +32,7 @@ export interface WatchResponseJson {
   readonly revision?: string;
   readonly snapshot?: boolean;
   readonly more?: boolean;
+  readonly history?: string;
 }
 
 /** A call the registry refused: Connect's error code ("unauthenticated", ...) and message. */
@@ -106,11 +107,13 @@ function joined(a: Uint8Array, b: Uint8Array): Uint8Array {
  * The instances a Watch has shown, kept as the registry's own SDK keeps
  * them: a snapshot (in parts while `more`) replaces the view, an event
  * updates it, `removed` takes an instance out. `revision` is where to
- * resume after a broken stream.
+ * resume after a broken stream, and `history` the history it counts in,
+ * so a registry wiped or restored meanwhile answers with a snapshot.
  */
 export class WatchView {
   readonly instances = new Map<string, InstanceJson>();
   revision = "0";
+  history = "";
   private incoming: Map<string, InstanceJson> | undefined;
 
   /** Applies one message; returns the events it brought that are changes, not the snapshot's contents. */
@@ -130,7 +133,11 @@ export class WatchView {
         else this.instances.set(keyOf(event.instance), event.instance);
       }
     }
-    if (message.revision !== undefined && message.revision !== "0") this.revision = message.revision;
+    // Both are taken once the view reflects them: a snapshot in parts has no revision before its last.
+    if (message.revision !== undefined && message.revision !== "0") {
+      this.revision = message.revision;
+      this.history = message.history ?? this.history;
+    }
     return message.snapshot === true ? [] : events;
   }
 
