@@ -292,7 +292,7 @@ describe("a follower (muster serve --follow)", () => {
     await expectSameState(rejoined.server.client(), promoted.client());
   });
 
-  it("restarted without --follow, takes writes and carries on from the leader's revision, tracking liveness", async () => {
+  it("restarted without --follow, takes writes and carries on from the leader's revision in a history of its own, tracking liveness", async () => {
     const leader = await TestRegistry.start();
     const original = leader.client();
     await original.register({ instance: { ...instance("a"), ttl: durationFromMs(1_000), deregisterAfter: durationFromMs(1_000) } });
@@ -302,18 +302,25 @@ describe("a follower (muster serve --follow)", () => {
     const copiedAt = await caughtUp(follower.server.client(), original);
     const watcher = new WatchReader(original.watch({ ...everything, sinceRevision: copiedAt }));
     expect((await watcher.next()).revision).toBe(copiedAt);
+    const leaderHistory = (await original.status({})).history;
 
     await follower.link.stop();
+    // The leader takes one more write, which the follower never copies, then goes away.
+    const { revision: lostAt } = await original.register({ instance: instance("lost") });
     await follower.server.stop();
     await leader.stop();
     const promoted = await TestRegistry.start({ dataDir: followerDir });
     const client = promoted.client();
-    expect((await client.status({})).following).toBeUndefined();
+    const status = await client.status({});
+    expect([status.following, status.history === leaderHistory]).toEqual([undefined, false]);
     const { revision } = await client.register({ instance: instance("ccc") });
-    expect(revision).toBe(copiedAt + 1n);
+    expect([revision, lostAt]).toEqual([copiedAt + 1n, copiedAt + 1n]);
     // A watcher of the old leader resumes here with the revision it had, and misses nothing.
-    const resumed = new WatchReader(client.watch({ ...everything, sinceRevision: copiedAt }));
+    const resumed = new WatchReader(client.watch({ ...everything, sinceRevision: copiedAt, history: leaderHistory }));
     expect(eventsOf([await resumed.nextWithEvents()])).toEqual([["REGISTERED", "ccc", copiedAt + 1n, false]]);
+    // One that saw the write only the old leader took gets a snapshot: here that revision is another change.
+    const ahead = await new WatchReader(client.watch({ ...everything, sinceRevision: lostAt, history: leaderHistory })).next();
+    expect([ahead.snapshot, ahead.events.map((event) => event.instance?.id), ahead.history]).toEqual([true, ["a", "bb", "ccc"], status.history]);
     // Liveness runs again: the copied instance with a 1s ttl and no heartbeat goes unhealthy, then expires; the heartbeating one stays.
     const beating = setInterval(() => void client.heartbeat({ service: "api", id: "bb" }).catch(() => undefined), 300);
     onTestFinished(() => clearInterval(beating));

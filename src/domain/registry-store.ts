@@ -1,11 +1,12 @@
 import type { RegistryEvent } from "./event.js";
+import type { History } from "./history.js";
 import type { InstanceRecord } from "./instance.js";
 
 /** Everything the registry persisted, as loaded at start. */
 export interface StoredState {
   readonly revision: number;
-  /** The history `revision` counts in: made with the data directory, kept for its life. */
-  readonly history: string;
+  /** The history `revision` counts in: made with the data directory, kept until it is wiped or a follower's is promoted. */
+  readonly history: History;
   readonly instances: readonly InstanceRecord[];
   /** The retained event log, in revision order. */
   readonly events: readonly RegistryEvent[];
@@ -38,8 +39,8 @@ export interface Commit {
   readonly dropEventsThrough: number;
   /** Written first, when an earlier commit failed; this commit's own changes then go on top. */
   readonly restore?: Restore | undefined;
-  /** A history taken on with this commit: a follower's, when it takes its leader's snapshot. */
-  readonly history?: string | undefined;
+  /** A history taken on with this commit: a follower's leader's with its snapshot, or a promoted follower's own. */
+  readonly history?: History | undefined;
 }
 
 /**

@@ -2,6 +2,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { eventTypes, isRemoval, type EventType, type RegistryEvent } from "./event.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
+import { continuesHistory, promotedHistory, type History } from "./history.js";
 import { instanceKey, makeRecord, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
 import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
@@ -39,7 +40,7 @@ export class Registry {
   private readonly clock: Clock;
   private readonly policy: LivenessPolicy;
   private revision: number;
-  private currentHistory: string;
+  private currentHistory: History;
   /** Changes applied since this process opened the registry, by kind. */
   private readonly eventCounts = Object.fromEntries(eventTypes.map((type) => [type, 0])) as Record<EventType, number>;
   private sweepQueued = false;
@@ -52,7 +53,7 @@ export class Registry {
   private readonly writeRefusal: RegistryError | undefined;
   private readonly waits = new RevisionWaits();
 
-  private constructor(store: RegistryStore, revision: number, history: string, options: RegistryOptions) {
+  private constructor(store: RegistryStore, revision: number, history: History, options: RegistryOptions) {
     this.clock = options.clock ?? systemClock;
     this.policy = options.liveness ?? defaultLivenessPolicy;
     this.revision = revision;
@@ -86,7 +87,13 @@ export class Registry {
    */
   static async open(store: RegistryStore, options: RegistryOptions = {}): Promise<Registry> {
     const state = await store.load();
-    const registry = new Registry(store, state.revision, state.history, options);
+    let history = state.history;
+    if (history.copied && options.followerOf === undefined) {
+      // A follower opened to take writes of its own: its next revisions are not its old leader's.
+      history = promotedHistory(history, state.revision);
+      await store.commit({ revision: state.revision, puts: [], deletes: [], events: [], dropEventsThrough: 0, history });
+    }
+    const registry = new Registry(store, state.revision, history, options);
     registry.log.append(state.events);
     const loadedAt = registry.liveness.now();
     for (const instance of state.instances) {
@@ -186,10 +193,10 @@ export class Registry {
    * starts with a snapshot; otherwise exactly the matching events after it,
    * then live events.
    */
-  watch(spec: FilterSpec, sinceRevision: number, history = this.currentHistory): WatchStream {
+  watch(spec: FilterSpec, sinceRevision: number, history = this.currentHistory.id): WatchStream {
     const filter = compileFilter(spec);
     const stream = this.hub.open(filter);
-    const resumable = sinceRevision !== 0 && sinceRevision <= this.revision && history === this.currentHistory;
+    const resumable = sinceRevision !== 0 && sinceRevision <= this.revision && continuesHistory(this.currentHistory, history, sinceRevision);
     const missed = resumable ? this.log.since(sinceRevision, this.revision) : undefined;
     if (missed === undefined) stream.pushSnapshot(this.matching(filter), this.revision, this.clock.wallNow());
     else stream.offer(missed, this.revision, true);
@@ -276,14 +283,9 @@ export class Registry {
     return this.revision;
   }
 
-  /**
-   * The history the revisions count in. Made with the data directory and
-   * kept for its life, so a data directory wiped or restored from a backup
-   * (whose revisions count other changes) is told apart by the watchers
-   * that resume on it; a follower takes its leader's with its snapshot.
-   */
+  /** The id of the history the revisions count in (see history.ts): a follower's is its leader's. */
   get history(): string {
-    return this.currentHistory;
+    return this.currentHistory.id;
   }
 
   /** Counts every instance by health: O(instances), meant for status calls, not hot paths. */

@@ -1,4 +1,5 @@
 import type { EventType, RegistryEvent } from "./event.js";
+import type { History } from "./history.js";
 import { instanceKey, updateRecord, type InstanceRecord } from "./instance.js";
 import type { InstanceIndex } from "./instance-index.js";
 import type { Commit, Restore } from "./registry-store.js";
@@ -19,7 +20,7 @@ export class Transaction {
   /** Set by `replaceAll`: the group replaces the whole state, and the event log starts over after it. */
   private replacesAll = false;
   /** Set by `replaceAll`: the history the new state's revisions count in. */
-  private takenHistory: string | undefined;
+  private takenHistory: History | undefined;
   /** By instance key; `instance` is null for a removal. */
   private readonly changes = new Map<string, Change>();
 
@@ -46,7 +47,7 @@ export class Transaction {
   }
 
   /** The history a replacement takes on; undefined for any other group. */
-  get history(): string | undefined {
+  get history(): History | undefined {
     return this.takenHistory;
   }
 
@@ -77,13 +78,13 @@ export class Transaction {
    * snapshot. The changes before `revision` are unknown here, so the event
    * log is dropped whole and starts again after it. Only alone in its group.
    */
-  replaceAll(instances: readonly InstanceRecord[], revision: number, history: string): void {
+  replaceAll(instances: readonly InstanceRecord[], revision: number, historyId: string): void {
     if (this.events.length > 0 || this.changes.size > 0) throw new Error("replaceAll must be the only change of its group");
     for (const instance of this.committed.scan(undefined)) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance: null });
     for (const instance of instances) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance });
     this.revision = revision;
     this.replacesAll = true;
-    this.takenHistory = history;
+    this.takenHistory = { id: historyId, copied: true };
   }
 
   /** The keys this group changes. */

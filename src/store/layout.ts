@@ -1,7 +1,7 @@
 /*
  * How the registry lays out its LevelDB. All keys and values are UTF-8:
  *   m:revision              the global revision, decimal
- *   m:history               the history the revisions count in (see Registry.history)
+ *   m:history               the history the revisions count in, JSON (see domain/history.ts)
  *   i:<service>/<id>        an instance record, JSON
  *   e:<revision, 16 digits> an event, JSON; zero-padded so keys sort by revision
  */

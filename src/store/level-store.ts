@@ -1,8 +1,8 @@
 import { Level } from "level";
 import type { RegistryEvent } from "../domain/event.js";
+import { newHistory, type History } from "../domain/history.js";
 import type { InstanceRecord } from "../domain/instance.js";
 import type { Commit, RegistryStore, StoredState } from "../domain/registry-store.js";
-import { randomBytes } from "node:crypto";
 import { eventKey, eventPrefix, historyKey, instanceKeyOf, instancePrefix, rangeOf, revisionKey } from "./layout.js";
 import { corruptValue, explainOpenError, explainReadError, recovery, StoreError } from "./store-error.js";
 
@@ -67,12 +67,18 @@ export class LevelStore implements RegistryStore {
     return { revision, instances, events, history: await this.loadHistory() };
   }
 
-  /** The data directory's history, made (and synced) at its first open: 64 random bits, in hex. */
-  private async loadHistory(): Promise<string> {
+  /** The data directory's history, made (and synced) at its first open. */
+  private async loadHistory(): Promise<History> {
     const stored = (await this.db.get(historyKey)) as string | undefined;
-    if (stored !== undefined) return stored;
-    const history = randomBytes(8).toString("hex");
-    await this.db.put(historyKey, history, { sync: true });
+    if (stored !== undefined) {
+      try {
+        return JSON.parse(stored) as History;
+      } catch (error) {
+        throw corruptValue(this.directory, historyKey, error);
+      }
+    }
+    const history = newHistory();
+    await this.db.put(historyKey, JSON.stringify(history), { sync: true });
     return history;
   }
 
@@ -104,7 +110,7 @@ export class LevelStore implements RegistryStore {
       for (; oldest <= Math.min(commit.dropEventsThrough, newestEvent); oldest++) batch.del(eventKey(oldest));
       oldest = Math.max(oldest, commit.dropEventsThrough + 1);
       batch.put(revisionKey, String(commit.revision));
-      if (commit.history !== undefined) batch.put(historyKey, commit.history);
+      if (commit.history !== undefined) batch.put(historyKey, JSON.stringify(commit.history));
     } catch (error) {
       await batch.close();
       throw error;
