@@ -110,6 +110,14 @@ describe("durability", () => {
     expect(error).toBeInstanceOf(StoreError);
     expect((error as StoreError).code).toBe("corrupt");
     expect((error as StoreError).message).toContain(`data directory ${dataDir} is damaged`);
+
+    // A history that is not one, such as a bare number, is damage too: watchers would be told a history it is not.
+    const otherDir = await tempDataDir();
+    const other = new Level(otherDir);
+    await other.put("m:history", "12345");
+    await other.close();
+    const historyError = await LevelStore.open(otherDir).then((store) => store.load().finally(() => store.close())).catch((e: unknown) => e);
+    expect([historyError instanceof StoreError && historyError.code, (historyError as Error).message]).toEqual(["corrupt", expect.stringContaining("m:history")]);
   });
 
   it("after a failed commit that reached the disk whole, puts back the committed state before the next commit", async () => {

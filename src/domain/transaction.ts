@@ -17,9 +17,7 @@ interface Change {
  */
 export class Transaction {
   readonly events: RegistryEvent[] = [];
-  /** Set by `replaceAll`: the group replaces the whole state, and the event log starts over after it. */
-  private replacesAll = false;
-  /** Set by `replaceAll`: the history the new state's revisions count in. */
+  /** Set by `replaceAll`, whose group replaces the whole state (the event log starts over after it): the history the new state's revisions count in. */
   private takenHistory: History | undefined;
   /** By instance key; `instance` is null for a removal. */
   private readonly changes = new Map<string, Change>();
@@ -43,7 +41,7 @@ export class Transaction {
 
   /** True when this group replaces the whole state (`replaceAll`). */
   get isReplacement(): boolean {
-    return this.replacesAll;
+    return this.takenHistory !== undefined;
   }
 
   /** The history a replacement takes on; undefined for any other group. */
@@ -83,7 +81,6 @@ export class Transaction {
     for (const instance of this.committed.scan(undefined)) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance: null });
     for (const instance of instances) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance });
     this.revision = revision;
-    this.replacesAll = true;
     this.takenHistory = { id: historyId, copied: true };
   }
 
@@ -100,7 +97,7 @@ export class Transaction {
       if (instance === null) deletes.push({ service, id });
       else puts.push(instance);
     }
-    return { revision: this.revision, puts, deletes, events: this.events, dropEventsThrough: this.replacesAll ? this.revision : this.revision - historyLimit, restore, history: this.takenHistory };
+    return { revision: this.revision, puts, deletes, events: this.events, dropEventsThrough: this.isReplacement ? this.revision : this.revision - historyLimit, restore, history: this.takenHistory };
   }
 
   /** Makes the group's changes visible in the committed index. */

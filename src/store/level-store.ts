@@ -71,11 +71,14 @@ export class LevelStore implements RegistryStore {
   private async loadHistory(): Promise<History> {
     const stored = (await this.db.get(historyKey)) as string | undefined;
     if (stored !== undefined) {
+      let history: Partial<History> | undefined;
       try {
-        return JSON.parse(stored) as History;
+        history = JSON.parse(stored) as Partial<History> | undefined;
       } catch (error) {
         throw corruptValue(this.directory, historyKey, error);
       }
+      if (typeof history?.id !== "string") throw corruptValue(this.directory, historyKey, new Error(`not a history: ${stored}`));
+      return { id: history.id, copied: history.copied === true, forkedFrom: history.forkedFrom };
     }
     const history = newHistory();
     await this.db.put(historyKey, JSON.stringify(history), { sync: true });
