@@ -14,7 +14,7 @@ import { echoBackend as backend, EchoClient, who } from "./support/echo-backend.
 import { freePort } from "./support/machine.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { silentHost } from "./support/silent-host.js";
-import { TestRegistry } from "./support/test-registry.js";
+import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 
 // A client given several registries (a leader and its followers) calls one, and moves on to the next when it is unreachable.
 
@@ -153,4 +153,26 @@ describe("a client of several registries", () => {
     const { stderr } = await agent.kill("SIGINT");
     expect(stderr.trim()).toBe(`muster: cannot reach the registry at ${down} (the connection did not open within 2s; the connection is given up for dead); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it; retrying`);
   });
+
+  it("goes back to the first registry once it answers again, for the calls made after", async () => {
+    const port = await freePort();
+    const leaderDir = await tempDataDir();
+    let leader = await TestRegistry.start({ port, dataDir: leaderDir });
+    const follower = await TestRegistry.start();
+    const client = createRegistryClient({ baseUrl: [leader.url, follower.url], failbackAfterMs: 200 });
+    const answeredBy = async () => (await client.status({})).dataDir;
+    expect(await answeredBy()).toBe(leaderDir);
+
+    await leader.stop();
+    expect((await callError(client.status({}))).code).toBe(Code.Unavailable);
+    expect(await answeredBy()).toBe(follower.dataDir);
+    // Asked in the background while it is down, it stays down: calls stay on the follower.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await answeredBy()).toBe(follower.dataDir);
+
+    leader = await TestRegistry.start({ port, dataDir: leaderDir });
+    await expect.poll(answeredBy, { timeout: 5_000 }).toBe(leaderDir);
+    await leader.stop();
+  });
 });
+

@@ -1,6 +1,14 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { watchedMessages } from "../shared/watched-messages.js";
 
+/** How a client of several registries goes back to the first one. */
+export interface Failback {
+  /** While calls go to another registry, how long between asks whether the first one is back. */
+  readonly everyMs: number;
+  /** A cheap call over `transport` that resolves only if its registry answers (Status). */
+  readonly probe: (transport: Transport) => Promise<unknown>;
+}
+
 /**
  * Calls one of several registries (a leader and its followers) at a time:
  * the first, until a call to it fails with UNAVAILABLE, then the next, and
@@ -9,16 +17,43 @@ import { watchedMessages } from "../shared/watched-messages.js";
  * heartbeat, a watcher resuming from its revision, the CLI's next try) goes
  * to the next registry. Calls that fail together, as every call on a
  * connection that broke does, move it on once, not once each.
+ *
+ * With `failback`, while calls go elsewhere the first registry is asked
+ * every `everyMs` whether it is back, in the background, and once it
+ * answers the calls made after go to it again: a leader restarted for an
+ * upgrade gets its agents back, instead of their writes taking a
+ * follower's extra hop (and depending on the follower) from then on.
+ * Streams already open stay where they are until they end.
  */
-export function failoverTransport(transports: readonly Transport[]): Transport {
+export function failoverTransport(transports: readonly Transport[], failback?: Failback): Transport {
   let current = 0;
+  let probing = false;
   const pick = (): [number, Transport] => {
     const transport = transports[current];
     if (transport === undefined) throw new TypeError("failoverTransport needs at least one transport");
     return [current, transport];
   };
+  const probeFirst = (first: Transport, { everyMs, probe }: Failback) => {
+    probing = true;
+    setTimeout(() => {
+      void probe(first)
+        .then(
+          () => (current = 0),
+          () => undefined,
+        )
+        .finally(() => {
+          probing = false;
+          // Still elsewhere: the first did not answer, so ask again later.
+          if (current !== 0) probeFirst(first, { everyMs, probe });
+        });
+    }, everyMs).unref();
+  };
   const failed = (used: number, error: unknown): unknown => {
-    if (used === current && ConnectError.from(error).code === Code.Unavailable) current = (current + 1) % transports.length;
+    if (used === current && ConnectError.from(error).code === Code.Unavailable) {
+      current = (current + 1) % transports.length;
+      const [first] = transports;
+      if (current !== 0 && !probing && failback !== undefined && first !== undefined && Number.isFinite(failback.everyMs)) probeFirst(first, failback);
+    }
     return error;
   };
   return {

@@ -4,6 +4,9 @@ import { RegistryService } from "../../gen/muster/v1/registry_pb.js";
 import { CheckedHttp2Session } from "./checked-http2-session.js";
 import { failoverTransport } from "./failover-transport.js";
 
+/** How long a failback probe (see `failbackAfterMs`) may take. */
+const probeTimeoutMs = 5_000;
+
 /** A typed client for muster.v1.RegistryService. */
 export type RegistryClient = Client<typeof RegistryService>;
 
@@ -18,6 +21,13 @@ export interface RegistryClientOptions {
    * call fails with UNAVAILABLE (see `failoverTransport`).
    */
   readonly baseUrl: string | readonly string[];
+  /**
+   * Of several registries: while calls go to another than the first, how
+   * often the first is asked (a Status call, in the background) whether it
+   * is back; once it answers, the calls after go to it again. Default 30s;
+   * `Infinity` stays where the calls went.
+   */
+  readonly failbackAfterMs?: number;
   /** Default "grpc" (HTTP/2). "connect" and "grpc-web" use HTTP/2 too unless httpVersion says "1.1". */
   readonly protocol?: RegistryProtocol;
   /** Default "2"; gRPC is always HTTP/2. */
@@ -72,7 +82,9 @@ export function createRegistryClient(options: RegistryClientOptions): RegistryCl
   const transports = urls.map((baseUrl) => registryTransport(baseUrl, options));
   const [only] = transports;
   if (only === undefined) throw new TypeError("createRegistryClient: baseUrl must name at least one registry");
-  return createClient(RegistryService, transports.length === 1 ? only : failoverTransport(transports));
+  if (transports.length === 1) return createClient(RegistryService, only);
+  const probe = (transport: Transport) => createClient(RegistryService, transport).status({}, { timeoutMs: probeTimeoutMs });
+  return createClient(RegistryService, failoverTransport(transports, { everyMs: options.failbackAfterMs ?? 30_000, probe }));
 }
 
 function registryTransport(baseUrl: string, options: RegistryClientOptions): Transport {
