@@ -171,21 +171,30 @@ class CheckedConnection {
     const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
     this.peer = { address: host, port };
-    const socket = url.protocol === "https:" ? tlsConnect({ ...options, host, port, servername: isIP(host) === 0 ? host : undefined, ALPNProtocols: ["h2"] }) : netConnect({ host, port });
-    socket.once("error", (error: Error) => this.failStreams(new ConnectError(`cannot connect to the registry: ${error.message}`, Code.Unavailable, undefined, undefined, error)));
-    // Such as a registry that serves TLS, asked in cleartext: Node would cancel the calls without a word.
+    const cleartext = url.protocol !== "https:";
+    const socket = cleartext ? netConnect({ host, port }) : tlsConnect({ ...options, host, port, servername: isIP(host) === 0 ? host : undefined, ALPNProtocols: ["h2"] });
+    // A registry that serves TLS, asked in cleartext, closes the connection, or resets it when our bytes are still unread (Node 24, now and then).
+    const unanswered = () => new ConnectError(`the connection closed before the registry answered${cleartext ? "; if it serves TLS, use https://" : ""}`, Code.Unavailable, undefined, undefined, this.peerError("closed unanswered"));
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      if (cleartext && !this.spoken && error.code === "ECONNRESET") return this.failStreams(unanswered());
+      this.failStreams(new ConnectError(`cannot connect to the registry: ${error.message}`, Code.Unavailable, undefined, undefined, error));
+    });
+    // Node would cancel the calls without a word.
     socket.once("close", () => {
-      if (!this.spoken) this.failStreams(new ConnectError("the connection closed before the registry answered; if it serves TLS, use https://", Code.Unavailable));
+      if (!this.spoken) this.failStreams(unanswered());
     });
     return socket;
   }
 
+  /** An error naming the registry's address, as Node's own connection errors do, so callers can say which registry it was. */
+  private peerError(what: string): Error {
+    const { address, port } = this.peer;
+    return Object.assign(new Error(`${what}: ${address}:${port}`), { address, port });
+  }
+
   /** A host that drops packets leaves a connection opening for minutes, and one that takes it and says nothing, until TCP gives up. */
   private neverOpened(): void {
-    const { address, port } = this.peer;
-    // The cause carries the address, as Node's own connection errors do, so callers can say which registry it was.
-    const cause = Object.assign(new Error(`no HTTP/2 answer from ${address}:${port}`), { address, port });
-    this.giveUp(`the connection did not open within ${this.checks.openTimeoutMs / 1000}s`, cause);
+    this.giveUp(`the connection did not open within ${this.checks.openTimeoutMs / 1000}s`, this.peerError("no HTTP/2 answer"));
   }
 
   private giveUp(reason: string, cause?: Error): void {
