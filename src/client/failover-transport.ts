@@ -33,10 +33,11 @@ export function failoverTransport(transports: readonly Transport[], failback?: F
     if (transport === undefined) throw new TypeError("failoverTransport needs at least one transport");
     return [current, transport];
   };
-  const probeFirst = (first: Transport, { everyMs, probe }: Failback) => {
+  const probeFirst = (first: Transport, failback: Failback) => {
     probing = true;
     setTimeout(() => {
-      void probe(first)
+      void failback
+        .probe(first)
         .then(
           () => (current = 0),
           () => undefined,
@@ -44,9 +45,9 @@ export function failoverTransport(transports: readonly Transport[], failback?: F
         .finally(() => {
           probing = false;
           // Still elsewhere: the first did not answer, so ask again later.
-          if (current !== 0) probeFirst(first, { everyMs, probe });
+          if (current !== 0) probeFirst(first, failback);
         });
-    }, everyMs).unref();
+    }, failback.everyMs).unref();
   };
   const failed = (used: number, error: unknown): unknown => {
     if (used === current && ConnectError.from(error).code === Code.Unavailable) {
