@@ -6,7 +6,6 @@ import { continuesHistory, promotedHistory, type History } from "./history.js";
 import { instanceKey, makeRecord, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
 import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
-import { applyHealthRules, LivenessTracker, type Beat } from "./liveness.js";
 import { RegistryError } from "./registry-error.js";
 import type { RegistryStore } from "./registry-store.js";
 import { checkDrainReason, checkInstanceId, checkServiceName } from "./rules.js";
@@ -14,7 +13,8 @@ import type { Transaction } from "./transaction.js";
 import { WatchHub } from "./watch-hub.js";
 import type { WatchStream } from "./watch-stream.js";
 import { GroupCommitter } from "./group-committer.js";
-import { defaultExpiryGuardPolicy, ExpiryGuard } from "./expiry-guard.js";
+import { defaultExpiryGuardPolicy } from "./expiry-guard.js";
+import { LivenessKeeper } from "./liveness-keeper.js";
 import { AnswerCache } from "./answer-cache.js";
 import { makeCopiedChanges, type CopiedChange } from "./copied-changes.js";
 import { RevisionWaits } from "./revision-waits.js";
@@ -34,8 +34,7 @@ export class Registry {
   private readonly index = new InstanceIndex();
   private readonly log: EventLog;
   private readonly hub: WatchHub;
-  private readonly liveness: LivenessTracker;
-  private readonly guard: ExpiryGuard;
+  private readonly liveness: LivenessKeeper;
   private readonly committer: GroupCommitter;
   private readonly clock: Clock;
   private readonly policy: LivenessPolicy;
@@ -43,11 +42,8 @@ export class Registry {
   private currentHistory: History;
   /** Changes applied since this process opened the registry, by kind. */
   private readonly eventCounts = Object.fromEntries(eventTypes.map((type) => [type, 0])) as Record<EventType, number>;
-  private sweepQueued = false;
   private closing = false;
   private readonly closeListeners = new Set<() => void>();
-  /** The last copy of each record made with a newer heartbeat time, so readers keep getting the same object until the next beat. */
-  private readonly refreshed = new WeakMap<InstanceRecord, InstanceRecord>();
   private readonly answers: AnswerCache;
   /** A follower's answer to every write, naming its leader; undefined for a registry of its own. */
   private readonly writeRefusal: RegistryError | undefined;
@@ -67,14 +63,19 @@ export class Registry {
       options.watchLimits ?? { snapshotChunk: 500, maxBacklog: 10_000 },
       () => this.revision,
     );
-    this.liveness = new LivenessTracker(this.clock, () => this.queueSweep());
-    this.guard = new ExpiryGuard(options.expiryGuard ?? defaultExpiryGuardPolicy, options.onExpiryHoldChange ?? (() => undefined));
+    this.liveness = new LivenessKeeper(this.clock, options.expiryGuard ?? defaultExpiryGuardPolicy, {
+      runInBackground: (compute) => this.committer.runInBackground(compute),
+      instanceCount: () => this.index.size,
+      beaten: (service) => this.answers.beaten(service),
+      onExpiryHoldChange: options.onExpiryHoldChange ?? (() => undefined),
+    });
     this.committer = new GroupCommitter(store, options.historyLimit ?? 10_000, {
       index: this.index,
       currentRevision: () => this.revision,
       now: () => this.clock.wallNow(),
       applied: (tx) => this.applied(tx),
-      failed: (tx) => this.retryLater(tx),
+      // A failed group leaves its instances as they were: check them again soon.
+      failed: (tx) => this.liveness.retryLater(tx.touchedKeys(), this.policy.minDurationMs),
       onBackgroundError: options.onBackgroundError,
       onWriteFailureChange: options.onWriteFailureChange,
       onCommitted: options.onCommitted,
@@ -98,7 +99,7 @@ export class Registry {
     const loadedAt = registry.liveness.now();
     for (const instance of state.instances) {
       registry.index.set(instance);
-      if (registry.writeRefusal === undefined) registry.track(instance, loadedAt);
+      if (registry.writeRefusal === undefined) registry.liveness.track(instance, loadedAt);
     }
     return registry;
   }
@@ -111,7 +112,7 @@ export class Registry {
       const existing = tx.get(spec.service, spec.id);
       // One key string for liveness's map and its deadline heap, which keep it as long as the instance lives.
       const key = instanceKey(spec.service, spec.id);
-      const beat = this.beat(spec.service, key);
+      const beat = this.liveness.beat(spec.service, key);
       if (existing !== undefined && sameSpec(existing, spec) && existing.health === "healthy") {
         return { instance: updateRecord(existing, { lastHeartbeatAt: beat.wall }), revision: existing.revision };
       }
@@ -136,13 +137,13 @@ export class Registry {
     const key = instanceKey(service, id);
     const current = this.index.get(service, id);
     if (current !== undefined && current.health === health && !this.committer.isInFlight(key)) {
-      this.beat(service, key);
+      this.liveness.beat(service, key);
       return Promise.resolve({ health, ttlMs: current.ttlMs, revision: current.revision, drained: current.drain !== undefined });
     }
     return this.committer.run((tx) => {
       const instance = tx.get(service, id);
       if (instance === undefined) throw RegistryError.notFound(service, id, "register it again");
-      const beat = this.beat(service, key);
+      const beat = this.liveness.beat(service, key);
       const drained = instance.drain !== undefined;
       if (instance.health === health) return { health, ttlMs: instance.ttlMs, revision: instance.revision, drained };
       const stored = tx.put("health-changed", updateRecord(instance, { health, lastHeartbeatAt: beat.wall }), instance);
@@ -250,7 +251,7 @@ export class Registry {
    * expire at their next check. Returns whether a hold was in force.
    */
   releaseExpiryHold(): boolean {
-    return this.guard.release();
+    return this.liveness.releaseExpiryHold();
   }
 
   /** True until close() begins: the registry takes writes. */
@@ -304,7 +305,7 @@ export class Registry {
       byHealth,
       drained,
       watchers: this.hub.size,
-      expiryHold: { ...this.guard.current(), silent: this.liveness.silentCount, instances: this.index.size },
+      expiryHold: this.liveness.expiryHold(),
       commits,
       committedChanges: writes,
       writeFailure: this.committer.writeFailure(),
@@ -336,8 +337,8 @@ export class Registry {
       const instance = tx.get(service, id);
       if (instance === undefined) throw RegistryError.notFound(service, id, remedy);
       const drain = next(instance.drain);
-      if (drain === instance.drain) return { instance: this.withLastBeat(instance), revision: instance.revision };
-      const stored = tx.put("drain-changed", updateRecord(this.withLastBeat(instance), { drain }), instance);
+      if (drain === instance.drain) return { instance: this.liveness.withLastBeat(instance), revision: instance.revision };
+      const stored = tx.put("drain-changed", updateRecord(this.liveness.withLastBeat(instance), { drain }), instance);
       return { instance: stored, revision: stored.revision };
     });
   }
@@ -345,41 +346,9 @@ export class Registry {
   private matching(filter: Filter): InstanceRecord[] {
     const found: InstanceRecord[] = [];
     for (const instance of this.index.candidates(filter)) {
-      if (filter.matches(instance)) found.push(this.withLastBeat(instance));
+      if (filter.matches(instance)) found.push(this.liveness.withLastBeat(instance));
     }
     return found;
-  }
-
-  private withLastBeat(instance: InstanceRecord): InstanceRecord {
-    const beat = this.liveness.lastBeat(instanceKey(instance.service, instance.id));
-    if (beat === undefined || beat.wall === instance.lastHeartbeatAt) return instance;
-    const copy = this.refreshed.get(instance);
-    if (copy?.lastHeartbeatAt === beat.wall) return copy;
-    const fresh = updateRecord(instance, { lastHeartbeatAt: beat.wall });
-    this.refreshed.set(instance, fresh);
-    return fresh;
-  }
-
-  /** A loaded instance's ttl starts at `loadedAt`, one Beat shared by every instance loaded (100,000 at start-up). */
-  private track(instance: InstanceRecord, loadedAt: Beat): void {
-    const key = instanceKey(instance.service, instance.id);
-    this.liveness.beat(key, loadedAt);
-    this.liveness.schedule(key, loadedAt.monotonic + instance.ttlMs);
-  }
-
-  /** Every heartbeat goes through here: it also retires the cached answers that showed the old time. */
-  private beat(service: string, key: string): Beat {
-    this.answers.beaten(service);
-    return this.liveness.beat(key);
-  }
-
-  private queueSweep(): void {
-    if (this.sweepQueued) return;
-    this.sweepQueued = true;
-    this.committer.runInBackground((tx) => {
-      this.sweepQueued = false;
-      applyHealthRules(tx, this.liveness, this.guard, this.index.size, this.clock.monotonicNow());
-    });
   }
 
   private applied(tx: Transaction): void {
@@ -401,11 +370,5 @@ export class Registry {
     this.log.append(tx.events);
     this.hub.publish(tx.events, this.revision);
     this.waits.passed(this.revision);
-  }
-
-  /** A failed group leaves its instances as they were: check them again soon. */
-  private retryLater(tx: Transaction): void {
-    const retryAt = this.clock.monotonicNow() + this.policy.minDurationMs;
-    for (const key of tx.touchedKeys()) this.liveness.schedule(key, retryAt);
   }
 }
