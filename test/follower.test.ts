@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { pino } from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -25,7 +25,7 @@ const instance = (id: string, service = "api") => ({ service, id, address: `10.0
 const everything = { includeUnhealthy: true, includeDrained: true };
 const silent = pino({ level: "silent" });
 
-/** What Discover shows of each instance, without the last heartbeat (heartbeats are not changes, so followers do not copy them). */
+/** What Discover shows of each instance, without the last heartbeat (a follower hears of heartbeats once a second, not with the changes). */
 const shown = (instances: readonly Instance[]) => instances.map(({ service, id, address, health, revision, drain }) => ({ service, id, address, health, revision, drain: drain?.reason }));
 
 /** A follower of `leader`, in this process, on `dataDir` (fresh when absent), with its link started. */
@@ -118,6 +118,40 @@ describe("a follower (muster serve --follow)", () => {
     await expect(server.registry.register(instanceFromWire(create(InstanceSchema, instance("d"))))).rejects.toThrow(`this registry is a read-only follower of ${leader.url}: send writes to the leader`);
     await expect(server.registry.deregister("api", "a")).rejects.toMatchObject({ code: "failed-precondition" });
     expect(server.registry.currentRevision()).toBe(before);
+  });
+
+  it("shows the leader's last_heartbeat_at, down a chain, about a second after each heartbeat that changes nothing", async () => {
+    const leader = await TestRegistry.start();
+    const original = leader.client();
+    await original.register({ instance: instance("a") });
+    await original.register({ instance: instance("b", "web") });
+    const { server: middle } = await startFollower(leader.url);
+    const { server: end } = await startFollower(middle.url);
+    const revision = await caughtUp(end.client(), original);
+    const lastHeartbeat = async (client: RegistryClient, service: string) => {
+      const [found] = (await client.discover({ service })).instances;
+      return found?.lastHeartbeatAt === undefined ? undefined : timestampMs(found.lastHeartbeatAt);
+    };
+    const registered = await lastHeartbeat(original, "api");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // One heartbeat on the leader, one through the end of the chain; neither changes anything.
+    await original.heartbeat({ service: "api", id: "a" });
+    await end.client().heartbeat({ service: "web", id: "b" });
+    const beaten = { api: await lastHeartbeat(original, "api"), web: await lastHeartbeat(original, "web") };
+    expect(beaten.api).toBeGreaterThan(registered ?? Infinity);
+    for (const follower of [middle, end]) {
+      await expect.poll(() => lastHeartbeat(follower.client(), "api"), { timeout: 5_000 }).toBe(beaten.api);
+      await expect.poll(() => lastHeartbeat(follower.client(), "web"), { timeout: 5_000 }).toBe(beaten.web);
+      expect((await follower.client().status({})).revision).toBe(revision);
+    }
+    expect((await original.status({})).revision).toBe(revision);
+    // A change written after a heartbeat carries a later time than the copied heartbeat's: the later one shows.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await original.register({ instance: { ...instance("a"), address: "10.9.9.9:81" } });
+    await caughtUp(end.client(), original);
+    const reregistered = await lastHeartbeat(original, "api");
+    expect(reregistered).toBeGreaterThan(beaten.api ?? Infinity);
+    expect(await lastHeartbeat(end.client(), "api")).toBe(reregistered);
   });
 
   it("sends every write on to its leader and answers once its own copy holds it, on every protocol, and the leader's errors come back as they were", async () => {

@@ -159,5 +159,27 @@ describe("RegistryWatcher", () => {
     await following;
     await wiped.stop();
   });
+
+  it("asked for heartbeats, reports them and keeps its view's last_heartbeat_at equal to Discover's", async () => {
+    const server = await TestRegistry.start();
+    const client = createRegistryClient({ baseUrl: server.url });
+    await client.register({ instance: { service: "jobs", id: "a", address: "10.0.0.1:80", ttl: durationFromMs(600_000) } });
+    const watcher = new RegistryWatcher(client, { service: "jobs", includeHeartbeats: true });
+    const heard: string[] = [];
+    const following = (async () => {
+      for await (const update of watcher) for (const { id } of update.heartbeats) heard.push(id);
+    })();
+    await expect.poll(() => watcher.view.size).toBe(1);
+    const registered = watcher.view.get("jobs/a")?.lastHeartbeatAt;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await client.heartbeat({ service: "jobs", id: "a" });
+    const [beaten] = (await client.discover({ service: "jobs" })).instances;
+    expect(beaten?.lastHeartbeatAt).not.toEqual(registered);
+    await expect.poll(() => watcher.view.get("jobs/a")?.lastHeartbeatAt, { timeout: 5_000 }).toEqual(beaten?.lastHeartbeatAt);
+    expect(heard).toEqual(["a"]);
+    expect(watcher.revision).toBe(1n);
+    watcher.close();
+    await following;
+  });
 });
 

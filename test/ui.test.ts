@@ -14,7 +14,7 @@ const ttl = durationFromMs(600_000);
 /** Follows a Watch through the dashboard's own code until `until` holds; resolves with what it saw. */
 async function followUntil(url: string, view: WatchView, until: (view: WatchView) => boolean, headers: Record<string, string> = {}): Promise<void> {
   const stop = new AbortController();
-  const following = streamJson(url, "Watch", { includeUnhealthy: true, includeDrained: true, sinceRevision: view.revision, history: view.history }, headers, stop.signal, (message: WatchResponseJson) => {
+  const following = streamJson(url, "Watch", view.request(), headers, stop.signal, (message: WatchResponseJson) => {
     view.apply(message);
     if (until(view)) stop.abort();
   });
@@ -72,6 +72,22 @@ describe("the dashboard", () => {
     expect(summary(view)).toEqual((await again.discover({ includeUnhealthy: true, includeDrained: true })).instances.map(summarize));
     const status = await callJson<{ instances: number; drained?: number; history: string }>(server.url, "Status", {}, {});
     expect([status.instances, status.drained, status.history, view.history]).toEqual([5, undefined, history, history]);
+  });
+
+  it("keeps each instance's last heartbeat current: heartbeats that change nothing reach it once a second", async () => {
+    const server = await TestRegistry.start();
+    const client = server.client();
+    await client.register({ instance: { service: "api", id: "a", address: "10.0.0.1:80", ttl } });
+    const view = new WatchView();
+    await followUntil(server.url, view, (seen) => seen.instances.size === 1);
+    const registered = view.instances.get("api/a")?.lastHeartbeatAt;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await client.heartbeat({ service: "api", id: "a" });
+    const { instances } = await callJson<{ instances: { lastHeartbeatAt: string }[] }>(server.url, "Discover", { service: "api" }, {});
+    const beaten = instances[0]?.lastHeartbeatAt;
+    expect(beaten).not.toBe(registered);
+    await followUntil(server.url, view, (seen) => seen.instances.get("api/a")?.lastHeartbeatAt === beaten);
+    expect(view.revision).toBe("1");
   });
 
   it("sends the token it is given, and says unauthenticated without one", async () => {

@@ -1,4 +1,4 @@
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EventType, HealthStatus } from "../gen/muster/v1/registry_pb.js";
@@ -8,6 +8,7 @@ import { TestRegistry } from "./support/test-registry.js";
 import { WatchReader } from "./support/watch-reader.js";
 import { summarize, WatchView } from "./support/watch-view.js";
 import { everyInstance } from "../src/domain/filter.js";
+import type { WatchBatch } from "../src/domain/watch-stream.js";
 
 const ttl = durationFromMs(10_000);
 
@@ -115,6 +116,61 @@ describe("Watch", () => {
     await clock.advance(5_000);
     await clock.advance(5_000);
     expect(await watch.next()).toMatchObject({ events: [], revision: 2n, snapshot: false });
+  });
+
+  it("tells a watcher that asked for heartbeats, once a second, the last heartbeat of each instance it sees; heartbeats have no revision", async () => {
+    const clock = new FakeClock();
+    const client = (await TestRegistry.start({ registry: { clock, progressIntervalMs: 3_600_000 } })).client();
+    await register(client, "a", "1");
+    await register(client, "a", "2");
+    await register(client, "b", "1");
+    const asked = new WatchReader(client.watch({ service: "a", includeHeartbeats: true }));
+    const plain = new WatchReader(client.watch({ service: "a" }));
+    expect((await asked.next()).snapshot).toBe(true);
+    expect((await plain.next()).snapshot).toBe(true);
+    await clock.advance(100);
+    await client.heartbeat({ service: "a", id: "1" });
+    await client.heartbeat({ service: "b", id: "1" });
+    await clock.advance(400);
+    await client.heartbeat({ service: "a", id: "1" });
+    const lastBeat = clock.wallNow();
+    await clock.advance(1_000);
+    const message = await asked.next();
+    expect(message).toMatchObject({ events: [], revision: 3n, snapshot: false });
+    expect(message.heartbeats.map(({ service, id, at }) => [service, id, at === undefined ? undefined : timestampMs(at)])).toEqual([["a", "1", lastBeat]]);
+    const [shown] = (await client.discover({ service: "a" })).instances;
+    expect(shown?.lastHeartbeatAt === undefined ? undefined : timestampMs(shown.lastHeartbeatAt)).toBe(lastBeat);
+    await clock.advance(2_000);
+    expect(await asked.quietFor(200)).toBe(true);
+    expect(await plain.quietFor(50)).toBe(true);
+  });
+
+  it("keeps one heartbeat per instance for a watcher that reads late, in one message after the changes before it", async () => {
+    const clock = new FakeClock();
+    const server = await TestRegistry.start({ registry: { clock, progressIntervalMs: 3_600_000 } });
+    const client = server.client();
+    await register(client, "a", "1");
+    await register(client, "a", "2");
+    const late = server.registry.watch(everyInstance, 0, { heartbeats: true });
+    for (const id of ["1", "2", "1"]) {
+      await client.heartbeat({ service: "a", id });
+      await clock.advance(1_000);
+    }
+    await register(client, "a", "3");
+    await client.heartbeat({ service: "a", id: "2" });
+    await clock.advance(1_000);
+    const batches: WatchBatch[] = [];
+    for (let i = 0; i < 4; i++) {
+      const next = await late.next();
+      if (next.done === true) throw new Error("the stream ended");
+      batches.push(next.value);
+    }
+    expect(batches.map((batch) => [batch.snapshot, batch.events.map(({ event }) => event.instance.id), batch.revision, batch.heartbeats?.map(({ id, at }) => [id, at])])).toEqual([
+      [true, ["1", "2"], 2, undefined],
+      [false, [], 2, [["1", clock.wallNow() - 2_000], ["2", clock.wallNow() - 3_000]]],
+      [false, ["3"], 3, undefined],
+      [false, [], 3, [["2", clock.wallNow() - 1_000]]],
+    ]);
   });
 
   it("ends a watcher that stops reading with RESOURCE_EXHAUSTED and leaves the others alone", async () => {

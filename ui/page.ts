@@ -129,7 +129,7 @@ async function follow(page: Elements, view: WatchView, stop: AbortSignal): Promi
   const stopped = () => stop.aborted;
   for (let failures = 0; !stopped(); failures++) {
     try {
-      await streamJson(registry, "Watch", { includeUnhealthy: true, includeDrained: true, sinceRevision: view.revision, history: view.history }, headers(), stop, (message) => {
+      await streamJson(registry, "Watch", view.request(), headers(), stop, (message) => {
         failures = 0;
         renderEvents(page, view.apply(message));
         renderRows(page, view);

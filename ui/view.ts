@@ -33,6 +33,7 @@ export interface WatchResponseJson {
   readonly snapshot?: boolean;
   readonly more?: boolean;
   readonly history?: string;
+  readonly heartbeats?: readonly { readonly service?: string; readonly id?: string; readonly at?: string }[];
 }
 
 /** A call the registry refused: Connect's error code ("unauthenticated", ...) and message. */
@@ -116,6 +117,11 @@ export class WatchView {
   history = "";
   private incoming: Map<string, InstanceJson> | undefined;
 
+  /** The Watch that follows everything from where the view is, heartbeats too, so last heartbeats stay current. */
+  request(): Record<string, unknown> {
+    return { includeUnhealthy: true, includeDrained: true, includeHeartbeats: true, sinceRevision: this.revision, history: this.history };
+  }
+
   /** Applies one message; returns the events it brought that are changes, not the snapshot's contents. */
   apply(message: WatchResponseJson): readonly EventJson[] {
     const events = message.events ?? [];
@@ -131,6 +137,11 @@ export class WatchView {
         if (event.instance === undefined) continue;
         if (event.removed === true) this.instances.delete(keyOf(event.instance));
         else this.instances.set(keyOf(event.instance), event.instance);
+      }
+      for (const { service = "", id = "", at } of message.heartbeats ?? []) {
+        const instance = this.instances.get(keyOf({ service, id }));
+        if (instance === undefined || at === undefined) continue;
+        if (instance.lastHeartbeatAt === undefined || Date.parse(at) > Date.parse(instance.lastHeartbeatAt)) this.instances.set(keyOf(instance), { ...instance, lastHeartbeatAt: at });
       }
     }
     // Both are taken once the view reflects them: a snapshot in parts has no revision before its last.

@@ -78,7 +78,8 @@ export class LeaderLink implements LeaderConnection {
       const last = fromSnapshot ? undefined : registry.lastEvent();
       const stream = { broke: false };
       // The link resumes each broken stream itself, rather than the watcher, so that every stream is checked so.
-      const watcher = new RegistryWatcher(client, { includeUnhealthy: true, includeDrained: true }, {
+      // Heartbeats too, so that last_heartbeat_at here is the leader's: a heartbeat that changes nothing is no change.
+      const watcher = new RegistryWatcher(client, { includeUnhealthy: true, includeDrained: true, includeHeartbeats: true }, {
         sinceRevision: fromSnapshot ? 0n : BigInt(registry.currentRevision() - (last === undefined ? 0 : 1)),
         history: registry.history,
         keepView: false,
@@ -96,6 +97,8 @@ export class LeaderLink implements LeaderConnection {
       try {
         let unchecked = last;
         for await (const update of watcher) {
+          if (update.heartbeats.length > 0) registry.copyHeartbeats(update.heartbeats.flatMap(({ service, id, at }) => (at === undefined ? [] : [{ service, id, at: timestampMs(at) }])));
+          if (!update.snapshot && update.events.length === 0) continue;
           if (update.snapshot) {
             await registry.replaceAll(update.events.map((event) => recordOf(event)), Number(update.revision), watcher.history);
           } else {

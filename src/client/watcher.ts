@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { Event, Instance, WatchRequest } from "../../gen/muster/v1/registry_pb.js";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import type { Event, Instance, InstanceHeartbeat, WatchRequest } from "../../gen/muster/v1/registry_pb.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import type { RegistryClient } from "./registry-client.js";
 
@@ -15,6 +16,13 @@ export interface WatchUpdate {
   readonly events: readonly Event[];
   /** Everything matching up to here has been seen. */
   readonly revision: bigint;
+  /**
+   * With `includeHeartbeats` in the filter: the instances that sent a
+   * heartbeat since the last update that had some, each with the time of
+   * its last one (the view's instances have it as last_heartbeat_at
+   * already). Empty otherwise; an update with heartbeats has no events.
+   */
+  readonly heartbeats: readonly InstanceHeartbeat[];
 }
 
 export interface WatcherOptions {
@@ -128,8 +136,8 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
             if (message.revision > this.lastRevision) this.lastRevision = message.revision;
             // A registry older than histories names none.
             if (message.history !== "") this.lastHistory = message.history;
-            if (fresh.length === 0) continue;
-            update = this.apply(fresh);
+            if (fresh.length === 0 && message.heartbeats.length === 0) continue;
+            update = this.apply(fresh, message.heartbeats);
           }
           consumerHolds = true;
           yield update;
@@ -156,20 +164,27 @@ export class RegistryWatcher implements AsyncIterable<WatchUpdate> {
     if (this.options.keepView !== false) for (const event of events) if (event.instance !== undefined) this.view.set(keyOf(event.instance), event.instance);
     this.lastRevision = revision;
     if (history !== "") this.lastHistory = history;
-    return { snapshot: true, events, revision };
+    return { snapshot: true, events, revision, heartbeats: [] };
   }
 
-  private apply(events: Event[]): WatchUpdate {
-    if (this.options.keepView === false) return { snapshot: false, events, revision: this.lastRevision };
+  private apply(events: Event[], heartbeats: InstanceHeartbeat[]): WatchUpdate {
+    if (this.options.keepView === false) return { snapshot: false, events, revision: this.lastRevision, heartbeats };
     for (const event of events) {
       if (event.instance === undefined) continue;
       if (event.removed) this.view.delete(keyOf(event.instance));
       else this.view.set(keyOf(event.instance), event.instance);
     }
-    return { snapshot: false, events, revision: this.lastRevision };
+    for (const heartbeat of heartbeats) {
+      const key = keyOf(heartbeat);
+      const instance = this.view.get(key);
+      if (instance !== undefined && heartbeat.at !== undefined && (instance.lastHeartbeatAt === undefined || timestampMs(heartbeat.at) > timestampMs(instance.lastHeartbeatAt))) {
+        this.view.set(key, { ...instance, lastHeartbeatAt: heartbeat.at });
+      }
+    }
+    return { snapshot: false, events, revision: this.lastRevision, heartbeats };
   }
 }
 
-function keyOf(instance: Instance): string {
+function keyOf(instance: Pick<Instance, "service" | "id">): string {
   return `${instance.service}/${instance.id}`;
 }

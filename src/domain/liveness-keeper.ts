@@ -57,6 +57,16 @@ export class LivenessKeeper {
     return this.tracker.beat(key);
   }
 
+  /**
+   * A follower's copy of a heartbeat its leader took at wall-clock time
+   * `at`: shown as last_heartbeat_at. A follower checks no ttl, so this
+   * schedules nothing.
+   */
+  copyBeat(service: string, key: string, at: number): void {
+    this.hooks.beaten(service);
+    this.tracker.beat(key, { monotonic: this.clock.monotonicNow(), wall: at });
+  }
+
   /** Asks for `key` to be checked at monotonic time `deadline`. */
   schedule(key: string, deadline: number): void {
     this.tracker.schedule(key, deadline);
@@ -73,10 +83,14 @@ export class LivenessKeeper {
     for (const key of keys) this.tracker.schedule(key, retryAt);
   }
 
-  /** `instance` with its last heartbeat time; the same object while that time has not changed. */
+  /**
+   * `instance` with its last heartbeat time, when a heartbeat came after
+   * the record was written; the same object while that time has not
+   * changed.
+   */
   withLastBeat(instance: InstanceRecord): InstanceRecord {
     const beat = this.tracker.lastBeat(instanceKey(instance.service, instance.id));
-    if (beat === undefined || beat.wall === instance.lastHeartbeatAt) return instance;
+    if (beat === undefined || beat.wall <= instance.lastHeartbeatAt) return instance;
     const copy = this.refreshed.get(instance);
     if (copy?.lastHeartbeatAt === beat.wall) return copy;
     const fresh = updateRecord(instance, { lastHeartbeatAt: beat.wall });

@@ -3,7 +3,7 @@ import { eventTypes, isRemoval, type EventType, type RegistryEvent } from "./eve
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
 import { continuesHistory, promotedHistory, type History } from "./history.js";
-import { instanceKey, makeRecord, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
+import { instanceKey, makeRecord, parseInstanceKey, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
 import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
 import { RegistryError } from "./registry-error.js";
@@ -11,7 +11,7 @@ import type { RegistryStore } from "./registry-store.js";
 import { checkDrainReason, checkInstanceId, checkServiceName } from "./rules.js";
 import type { Transaction } from "./transaction.js";
 import { WatchHub } from "./watch-hub.js";
-import type { WatchStream } from "./watch-stream.js";
+import type { InstanceHeartbeat, WatchStream } from "./watch-stream.js";
 import { GroupCommitter } from "./group-committer.js";
 import { defaultExpiryGuardPolicy } from "./expiry-guard.js";
 import { LivenessKeeper } from "./liveness-keeper.js";
@@ -62,6 +62,10 @@ export class Registry {
       options.progressIntervalMs ?? 10_000,
       options.watchLimits ?? { snapshotChunk: 500, maxBacklog: 10_000 },
       () => this.revision,
+      (key) => {
+        const { service, id } = parseInstanceKey(key);
+        return this.index.get(service, id);
+      },
     );
     this.liveness = new LivenessKeeper(this.clock, options.expiryGuard ?? defaultExpiryGuardPolicy, {
       runInBackground: (compute) => this.committer.runInBackground(compute),
@@ -114,6 +118,7 @@ export class Registry {
       const key = instanceKey(spec.service, spec.id);
       const beat = this.liveness.beat(spec.service, key);
       if (existing !== undefined && sameSpec(existing, spec) && existing.health === "healthy") {
+        this.hub.heartbeat(key, beat.wall);
         return { instance: updateRecord(existing, { lastHeartbeatAt: beat.wall }), revision: existing.revision };
       }
       // Registering again keeps a drain: an agent restarted while drained must not slip back into discovery.
@@ -137,7 +142,7 @@ export class Registry {
     const key = instanceKey(service, id);
     const current = this.index.get(service, id);
     if (current !== undefined && current.health === health && !this.committer.isInFlight(key)) {
-      this.liveness.beat(service, key);
+      this.hub.heartbeat(key, this.liveness.beat(service, key).wall);
       return Promise.resolve({ health, ttlMs: current.ttlMs, revision: current.revision, drained: current.drain !== undefined });
     }
     return this.committer.run((tx) => {
@@ -145,7 +150,10 @@ export class Registry {
       if (instance === undefined) throw RegistryError.notFound(service, id, "register it again");
       const beat = this.liveness.beat(service, key);
       const drained = instance.drain !== undefined;
-      if (instance.health === health) return { health, ttlMs: instance.ttlMs, revision: instance.revision, drained };
+      if (instance.health === health) {
+        this.hub.heartbeat(key, beat.wall);
+        return { health, ttlMs: instance.ttlMs, revision: instance.revision, drained };
+      }
       const stored = tx.put("health-changed", updateRecord(instance, { health, lastHeartbeatAt: beat.wall }), instance);
       this.liveness.schedule(key, beat.monotonic + instance.ttlMs);
       return { health, ttlMs: instance.ttlMs, revision: stored.revision, drained };
@@ -192,15 +200,22 @@ export class Registry {
    * Streams the changes matching a filter. `sinceRevision` 0 (or one the log
    * no longer holds, one from the future, or one of another `history`)
    * starts with a snapshot; otherwise exactly the matching events after it,
-   * then live events.
+   * then live events. With `heartbeats`, the stream also tells, once a
+   * second, when the instances it shows last sent a heartbeat (a resumed
+   * stream first hears the last heartbeat of each).
    */
-  watch(spec: FilterSpec, sinceRevision: number, history = this.currentHistory.id): WatchStream {
+  watch(spec: FilterSpec, sinceRevision: number, { history = this.currentHistory.id, heartbeats = false }: { history?: string; heartbeats?: boolean } = {}): WatchStream {
     const filter = compileFilter(spec);
-    const stream = this.hub.open(filter);
+    const stream = this.hub.open(filter, heartbeats);
     const resumable = sinceRevision !== 0 && sinceRevision <= this.revision && continuesHistory(this.currentHistory, history, sinceRevision);
     const missed = resumable ? this.log.since(sinceRevision, this.revision) : undefined;
-    if (missed === undefined) stream.pushSnapshot(this.matching(filter), this.revision, this.clock.wallNow());
-    else stream.offer(missed, this.revision, true);
+    if (missed === undefined) {
+      stream.pushSnapshot(this.matching(filter), this.revision, this.clock.wallNow());
+    } else {
+      stream.offer(missed, this.revision, true);
+      // The log holds no heartbeats: a resumed stream that wants them hears the last of each instance it shows.
+      if (heartbeats) stream.heartbeats(this.matching(filter).map((instance) => ({ instance, at: instance.lastHeartbeatAt })), this.revision);
+    }
     return stream;
   }
 
@@ -220,6 +235,21 @@ export class Registry {
    */
   replaceAll(instances: readonly InstanceRecord[], revision: number, history: string): Promise<void> {
     return this.committer.run((tx) => tx.replaceAll(instances, revision, history));
+  }
+
+  /**
+   * A follower's copy of the heartbeats its leader took (a Watch with
+   * heartbeats), so that last_heartbeat_at here is the leader's. Instances
+   * this follower does not hold are skipped.
+   */
+  copyHeartbeats(heartbeats: readonly InstanceHeartbeat[]): void {
+    if (this.writeRefusal === undefined) throw new RegistryError("failed-precondition", "only a follower copies heartbeats: a registry of its own takes them from its instances");
+    for (const { service, id, at } of heartbeats) {
+      if (this.index.get(service, id) === undefined) continue;
+      const key = instanceKey(service, id);
+      this.liveness.copyBeat(service, key, at);
+      this.hub.heartbeat(key, at);
+    }
   }
 
   /**
@@ -359,6 +389,11 @@ export class Registry {
       this.log.clear();
       this.answers.clear();
       this.hub.closeAll(new RegistryError("unavailable", "this follower took a fresh snapshot from its leader; resume from your last revision"));
+      // The instances the snapshot left out went without removal events.
+      for (const key of tx.touchedKeys()) {
+        const { service, id } = parseInstanceKey(key);
+        if (this.index.get(service, id) === undefined) this.liveness.forget(key);
+      }
     }
     for (const event of tx.events) {
       this.eventCounts[event.type]++;

@@ -21,6 +21,13 @@ export function eventViews(event: RegistryEvent): EventViews {
   return { kept: { event, removed: false }, removed: { event, removed: true } };
 }
 
+/** When an instance last sent a heartbeat (wall-clock milliseconds), as a watcher that asked for heartbeats learns it. */
+export interface InstanceHeartbeat {
+  readonly service: string;
+  readonly id: string;
+  readonly at: number;
+}
+
 /**
  * One message of a Watch stream. `revision` promises that every matching
  * change up to it has been delivered; it is 0 while `more` is set.
@@ -32,6 +39,15 @@ export interface WatchBatch {
   readonly snapshot: boolean;
   /** A snapshot continues in the next batch. */
   readonly more: boolean;
+  /** For a watcher that asked for them: instances that sent a heartbeat since the last batch that had some. Such a batch has no events. */
+  readonly heartbeats?: readonly InstanceHeartbeat[];
+}
+
+/** A queued batch; heartbeats wait in a map, so that a reader that falls behind holds one entry per instance, not one per heartbeat. */
+interface Queued {
+  batch: WatchBatch;
+  readonly liveEvents: number;
+  readonly heartbeats?: Map<string, InstanceHeartbeat>;
 }
 
 /** Limits for one watcher. */
@@ -49,7 +65,7 @@ export interface WatchLimits {
  * without bound; it can resume from its last revision.
  */
 export class WatchStream implements AsyncIterableIterator<WatchBatch> {
-  private readonly queue: { readonly batch: WatchBatch; readonly liveEvents: number }[] = [];
+  private readonly queue: Queued[] = [];
   private backlog = 0;
   private failure: Error | undefined;
   private done = false;
@@ -61,6 +77,8 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
     private readonly filter: Filter,
     private readonly limits: WatchLimits,
     private readonly onClose: (stream: WatchStream) => void,
+    /** Whether the watcher asked to hear heartbeats (see `heartbeats`). */
+    readonly wantsHeartbeats = false,
   ) {}
 
   /** Queues the full current state, split into chunks. */
@@ -92,6 +110,28 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
     if (visible.length > 0 || announce) this.enqueue({ events: visible, revision, snapshot: false, more: false }, visible.length);
   }
 
+  /**
+   * Queues the heartbeats of the instances this watcher sees, at `revision`
+   * (every change up to it is queued already). They join the batch of
+   * heartbeats still unread at the end of the queue, if there is one.
+   */
+  heartbeats(beaten: readonly { readonly instance: InstanceRecord; readonly at: number }[], revision: number): void {
+    if (this.done || !this.wantsHeartbeats) return;
+    const seen = beaten.filter(({ instance }) => this.filter.matches(instance));
+    if (seen.length === 0) return;
+    const last = this.queue.at(-1);
+    let pending = last?.heartbeats;
+    if (last !== undefined && pending !== undefined) {
+      last.batch = { ...last.batch, revision };
+    } else {
+      pending = new Map();
+      this.queue.push({ batch: { events: [], revision, snapshot: false, more: false }, liveEvents: 0, heartbeats: pending });
+      this.active = true;
+      this.wakeReader();
+    }
+    for (const { instance, at } of seen) pending.set(`${instance.service}/${instance.id}`, { service: instance.service, id: instance.id, at });
+  }
+
   /** Sends the current revision to a watcher that has been idle since the last tick. */
   progress(revision: number): void {
     if (!this.active && this.queue.length === 0) this.enqueue({ events: [], revision, snapshot: false, more: false }, 0);
@@ -111,7 +151,8 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
       const queued = this.queue.shift();
       if (queued !== undefined) {
         this.backlog -= queued.liveEvents;
-        return { value: queued.batch, done: false };
+        const batch = queued.heartbeats === undefined ? queued.batch : { ...queued.batch, heartbeats: [...queued.heartbeats.values()] };
+        return { value: batch, done: false };
       }
       if (this.failure !== undefined) {
         const failure = this.failure;
@@ -147,14 +188,17 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
       );
       return;
     }
-    this.wake?.();
-    this.wake = undefined;
+    this.wakeReader();
   }
 
   private finish(): void {
     if (this.done) return;
     this.done = true;
     this.onClose(this);
+    this.wakeReader();
+  }
+
+  private wakeReader(): void {
     this.wake?.();
     this.wake = undefined;
   }

@@ -68,7 +68,7 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
       const since = request.sinceRevision > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(request.sinceRevision);
       // The history, read before the stream opens: a follower's snapshot, which changes it, ends every open stream.
       const history = registry.history;
-      const stream = registry.watch(filterFromWire(request), since, request.history === "" ? undefined : request.history);
+      const stream = registry.watch(filterFromWire(request), since, { history: request.history === "" ? undefined : request.history, heartbeats: request.includeHeartbeats });
       const stop = () => void stream.return();
       context.signal.addEventListener("abort", stop, { once: true });
       return watchAnswers(stream, history, () => {

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { EventType as DomainEventType } from "../domain/event.js";
 import type { WatchBatch, WatchEvent } from "../domain/watch-stream.js";
-import { EventSchema, EventType, HealthStatus, WatchResponseSchema, type Event, type WatchResponse } from "../../gen/muster/v1/registry_pb.js";
+import { EventSchema, EventType, HealthStatus, InstanceHeartbeatSchema, WatchResponseSchema, type Event, type WatchResponse } from "../../gen/muster/v1/registry_pb.js";
 import { healthToWire, sharedInstanceToWire } from "./convert.js";
 
 /*
@@ -114,5 +114,6 @@ function newWatchResponse(batch: WatchBatch, history: string): WatchResponse {
     snapshot: batch.snapshot,
     more: batch.more,
     history,
+    heartbeats: (batch.heartbeats ?? []).map(({ service, id, at }) => create(InstanceHeartbeatSchema, { service, id, at: timestampFromMs(at) })),
   });
 }
