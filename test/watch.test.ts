@@ -173,6 +173,26 @@ describe("Watch", () => {
     ]);
   });
 
+  it("splits heartbeats into messages of at most a snapshot part's size", async () => {
+    const clock = new FakeClock();
+    const server = await TestRegistry.start({ registry: { clock, progressIntervalMs: 3_600_000, watchLimits: { snapshotChunk: 2, maxBacklog: 10_000 } } });
+    const client = server.client();
+    for (const id of ["1", "2", "3", "4", "5"]) await register(client, "a", id);
+    const watch = new WatchReader(client.watch({ includeHeartbeats: true, sinceRevision: 5n }));
+    // Resumed, the stream first hears the last heartbeat of every instance it shows.
+    const parts = [];
+    for (let i = 0; i < 4; i++) {
+      const message = await watch.next();
+      parts.push([message.events.length, message.revision, message.heartbeats.map(({ id }) => id)]);
+    }
+    expect(parts).toEqual([
+      [0, 5n, []],
+      [0, 5n, ["1", "2"]],
+      [0, 5n, ["3", "4"]],
+      [0, 5n, ["5"]],
+    ]);
+  });
+
   it("ends a watcher that stops reading with RESOURCE_EXHAUSTED and leaves the others alone", async () => {
     const server = await TestRegistry.start({ registry: { watchLimits: { snapshotChunk: 500, maxBacklog: 20 } } });
     const client = server.client();

@@ -52,7 +52,7 @@ interface Queued {
 
 /** Limits for one watcher. */
 export interface WatchLimits {
-  /** Instances per snapshot message. Default 500. */
+  /** Instances per snapshot message, and heartbeats per heartbeats message. Default 500. */
   readonly snapshotChunk: number;
   /** Live events a watcher may fall behind before it is ended. Default 10,000. */
   readonly maxBacklog: number;
@@ -151,8 +151,8 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
       const queued = this.queue.shift();
       if (queued !== undefined) {
         this.backlog -= queued.liveEvents;
-        const batch = queued.heartbeats === undefined ? queued.batch : { ...queued.batch, heartbeats: [...queued.heartbeats.values()] };
-        return { value: batch, done: false };
+        if (queued.heartbeats === undefined) return { value: queued.batch, done: false };
+        return { value: { ...queued.batch, heartbeats: this.takeHeartbeats(queued, queued.heartbeats) }, done: false };
       }
       if (this.failure !== undefined) {
         const failure = this.failure;
@@ -196,6 +196,20 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
     this.done = true;
     this.onClose(this);
     this.wakeReader();
+  }
+
+  /** Up to a snapshot chunk of the item's heartbeats; the rest stay first in the queue, so no message grows past what gRPC clients accept (4 MiB by default). */
+  private takeHeartbeats(queued: Queued, heartbeats: Map<string, InstanceHeartbeat>): InstanceHeartbeat[] {
+    const taken: InstanceHeartbeat[] = [];
+    for (const [key, heartbeat] of heartbeats) {
+      if (taken.length === this.limits.snapshotChunk) {
+        this.queue.unshift(queued);
+        break;
+      }
+      taken.push(heartbeat);
+      heartbeats.delete(key);
+    }
+    return taken;
   }
 
   private wakeReader(): void {
