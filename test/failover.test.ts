@@ -1,3 +1,4 @@
+import { createServer } from "node:net";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
@@ -11,7 +12,7 @@ import { RegistryWatcher, type WatchUpdate } from "../src/client/watcher.js";
 import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import { callError } from "./support/call-error.js";
 import { echoBackend as backend, EchoClient, who } from "./support/echo-backend.js";
-import { freePort } from "./support/machine.js";
+import { freePort, fullCollection } from "./support/machine.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { silentHost } from "./support/silent-host.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
@@ -173,6 +174,35 @@ describe("a client of several registries", () => {
     leader = await TestRegistry.start({ port, dataDir: leaderDir });
     await expect.poll(answeredBy, { timeout: 5_000 }).toBe(leaderDir);
     await leader.stop();
+  });
+
+  it("stops asking the first registry whether it is back once the client that moved off it is dropped", async () => {
+    // A first registry that never comes back: every connection to it is cut at once, and counted.
+    let connections = 0;
+    const gone = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => gone.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => void gone.close());
+    const address = gone.address();
+    if (address === null || typeof address === "string") throw new Error("no port");
+    const server = await TestRegistry.start();
+    const calls = async () => {
+      const client = createRegistryClient({ baseUrl: [`http://127.0.0.1:${address.port}`, server.url], failbackAfterMs: 20 });
+      expect((await callError(client.status({}))).code).toBe(Code.Unavailable);
+      expect((await client.status({})).dataDir).toBe(server.dataDir);
+    };
+    await calls();
+    await expect.poll(() => connections, { timeout: 5_000 }).toBeGreaterThan(3);
+    // The client is out of scope now: once collected, its probes end.
+    for (let i = 0; i < 5; i++) {
+      fullCollection();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const afterDropping = connections;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(connections).toBe(afterDropping);
   });
 });
 

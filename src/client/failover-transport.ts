@@ -10,6 +10,15 @@ export interface Failback {
 }
 
 /**
+ * Stops the failback probes of a transport its client dropped. The probes'
+ * timer holds the transports it calls, never the failover transport, so a
+ * dropped client is collected and its probes end, instead of asking a
+ * registry that may never come back every `everyMs` for the life of the
+ * process.
+ */
+const dropped = new FinalizationRegistry<() => void>((stopProbing) => stopProbing());
+
+/**
  * Calls one of several registries (a leader and its followers) at a time:
  * the first, until a call to it fails with UNAVAILABLE, then the next, and
  * so on around. It retries nothing itself, since only the caller knows
@@ -28,14 +37,17 @@ export interface Failback {
 export function failoverTransport(transports: readonly Transport[], failback?: Failback): Transport {
   let current = 0;
   let probing = false;
+  let probeTimer: ReturnType<typeof setTimeout> | undefined;
+  let discarded = false;
   const pick = (): [number, Transport] => {
     const transport = transports[current];
     if (transport === undefined) throw new TypeError("failoverTransport needs at least one transport");
     return [current, transport];
   };
   const probeFirst = (first: Transport, failback: Failback) => {
+    if (discarded) return;
     probing = true;
-    setTimeout(() => {
+    probeTimer = setTimeout(() => {
       void failback
         .probe(first)
         .then(
@@ -57,7 +69,7 @@ export function failoverTransport(transports: readonly Transport[], failback?: F
     }
     return error;
   };
-  return {
+  const transport: Transport = {
     async unary(method, signal, timeoutMs, header, input, contextValues) {
       const [used, transport] = pick();
       try {
@@ -76,4 +88,11 @@ export function failoverTransport(transports: readonly Transport[], failback?: F
       }
     },
   };
+  if (failback !== undefined) {
+    dropped.register(transport, () => {
+      discarded = true;
+      clearTimeout(probeTimer);
+    });
+  }
+  return transport;
 }

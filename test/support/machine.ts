@@ -19,17 +19,22 @@ export function residentMiB(pid: number | undefined): number {
 
 let collectGarbage: (() => void) | undefined;
 
-/**
- * Bytes in use on this process's V8 heap after two full collections: what
- * is still referenced, without the garbage a plain heapUsed also counts.
- */
-export function liveHeapBytes(): number {
+/** Runs a full garbage collection of this process's V8 heap. */
+export function fullCollection(): void {
   if (collectGarbage === undefined) {
     // A context made after the flag is set has V8's gc(), so tests need not run with --expose-gc.
     setFlagsFromString("--expose-gc");
     collectGarbage = runInNewContext("gc") as () => void;
   }
   collectGarbage();
-  collectGarbage();
+}
+
+/**
+ * Bytes in use on this process's V8 heap after two full collections: what
+ * is still referenced, without the garbage a plain heapUsed also counts.
+ */
+export function liveHeapBytes(): number {
+  fullCollection();
+  fullCollection();
   return process.memoryUsage().heapUsed;
 }
