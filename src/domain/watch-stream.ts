@@ -45,7 +45,7 @@ export interface WatchBatch {
 
 /** A queued batch; heartbeats wait in a map, so that a reader that falls behind holds one entry per instance, not one per heartbeat. */
 interface Queued {
-  batch: WatchBatch;
+  readonly batch: WatchBatch;
   readonly liveEvents: number;
   readonly heartbeats?: Map<string, InstanceHeartbeat>;
 }
@@ -72,6 +72,8 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
   private wake: (() => void) | undefined;
   /** Whether anything was queued since the last progress tick. */
   private active = true;
+  /** The heartbeats of the queued batch that has them, while it is unread. */
+  private unreadHeartbeats: Map<string, InstanceHeartbeat> | undefined;
 
   constructor(
     private readonly filter: Filter,
@@ -112,24 +114,22 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
 
   /**
    * Queues the heartbeats of the instances this watcher sees, at `revision`
-   * (every change up to it is queued already). They join the batch of
-   * heartbeats still unread at the end of the queue, if there is one.
+   * (every change up to it is queued already). While a batch of heartbeats
+   * is still unread they join it, wherever it is in the queue, so a reader
+   * that falls behind holds at most one heartbeat per instance.
    */
   heartbeats(beaten: readonly { readonly instance: InstanceRecord; readonly at: number }[], revision: number): void {
     if (this.done || !this.wantsHeartbeats) return;
     const seen = beaten.filter(({ instance }) => this.filter.matches(instance));
     if (seen.length === 0) return;
-    const last = this.queue.at(-1);
-    let pending = last?.heartbeats;
-    if (last !== undefined && pending !== undefined) {
-      last.batch = { ...last.batch, revision };
-    } else {
-      pending = new Map();
-      this.queue.push({ batch: { events: [], revision, snapshot: false, more: false }, liveEvents: 0, heartbeats: pending });
+    let unread = this.unreadHeartbeats;
+    if (unread === undefined) {
+      unread = this.unreadHeartbeats = new Map();
+      this.queue.push({ batch: { events: [], revision, snapshot: false, more: false }, liveEvents: 0, heartbeats: unread });
       this.active = true;
       this.wakeReader();
     }
-    for (const { instance, at } of seen) pending.set(`${instance.service}/${instance.id}`, { service: instance.service, id: instance.id, at });
+    for (const { instance, at } of seen) unread.set(`${instance.service}/${instance.id}`, { service: instance.service, id: instance.id, at });
   }
 
   /** Sends the current revision to a watcher that has been idle since the last tick. */
@@ -202,13 +202,12 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
   private takeHeartbeats(queued: Queued, heartbeats: Map<string, InstanceHeartbeat>): InstanceHeartbeat[] {
     const taken: InstanceHeartbeat[] = [];
     for (const [key, heartbeat] of heartbeats) {
-      if (taken.length === this.limits.snapshotChunk) {
-        this.queue.unshift(queued);
-        break;
-      }
+      if (taken.length === this.limits.snapshotChunk) break;
       taken.push(heartbeat);
       heartbeats.delete(key);
     }
+    if (heartbeats.size > 0) this.queue.unshift(queued);
+    else this.unreadHeartbeats = undefined;
     return taken;
   }
 
