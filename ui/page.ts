@@ -132,7 +132,8 @@ async function follow(page: Elements, view: WatchView, stop: AbortSignal): Promi
       await streamJson(registry, "Watch", view.request(), headers(), stop, (message) => {
         failures = 0;
         renderEvents(page, view.apply(message));
-        renderRows(page, view);
+        // Heartbeats and progress messages change no row but its age, which the 5s redraw shows: a large table is not redrawn every second for them.
+        if (message.snapshot === true || (message.events?.length ?? 0) > 0) renderRows(page, view);
       });
     } catch (error) {
       if (stopped()) return;
