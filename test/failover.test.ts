@@ -22,6 +22,21 @@ import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 const instance = (id: string) => ({ service: "api", id, address: "10.0.0.1:80", ttl: durationFromMs(600_000) });
 const nobodyAt = async () => `http://127.0.0.1:${await freePort()}`;
 
+/**
+ * `muster ls` and a registering `muster register`, given `first` before a
+ * registry holding instance "a", go on to that registry; resolves with what
+ * the agent said of `first` on its way out.
+ */
+async function commandsGoOnFrom(first: string, server: TestRegistry): Promise<string> {
+  const listed = await MusterProcess.run(["ls", "api", "--registry", `${first},${server.url}`]);
+  expect([listed.code, listed.stderr]).toEqual([0, ""]);
+  expect(listed.stdout).toMatch(/\ba\b.*10\.0\.0\.1:80/);
+  const agent = MusterProcess.spawn(["register", "web", "--address", "10.0.0.9:80", "--registry", `${first},${server.url}`]);
+  await agent.line((line) => line.startsWith("registered web/"));
+  const { stderr } = await agent.kill("SIGINT");
+  return stderr.trim();
+}
+
 describe("a client of several registries", () => {
   it("moves on to the next registry after a call finds one unreachable, once for calls that fail together", async () => {
     const server = await TestRegistry.start();
@@ -121,18 +136,11 @@ describe("a client of several registries", () => {
     const server = await TestRegistry.start();
     await server.client().register({ instance: instance("a") });
     const nobody = await nobodyAt();
-    const listed = await MusterProcess.run(["ls", "api", "--registry", `${nobody},${server.url}`]);
-    expect([listed.code, listed.stderr]).toEqual([0, ""]);
-    expect(listed.stdout).toMatch(/\ba\b.*10\.0\.0\.1:80/);
+    // `ls` and a registering agent go on to the next; the agent says which one it could not reach.
+    expect(await commandsGoOnFrom(nobody, server)).toBe(`muster: cannot reach the registry at ${nobody} (connection refused); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it; retrying`);
     const drained = await MusterProcess.run(["drain", "api", "a", "--reason", "rack move"], { MUSTER_REGISTRY: `${nobody}, ${server.url}` });
     expect([drained.code, drained.stderr]).toEqual([0, ""]);
     expect((await server.client().discover({ service: "api", includeDrained: true })).instances[0]?.drain?.reason).toBe("rack move");
-
-    // A registering agent says which one it could not reach, and goes on to the next.
-    const agent = MusterProcess.spawn(["register", "web", "--address", "10.0.0.9:80", "--registry", `${nobody},${server.url}`]);
-    await agent.line((line) => line.startsWith("registered web/"));
-    const { stderr } = await agent.kill("SIGINT");
-    expect(stderr.trim()).toBe(`muster: cannot reach the registry at ${nobody} (connection refused); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it; retrying`);
 
     const other = await nobodyAt();
     const neither = await MusterProcess.run(["ls", "--registry", `${nobody},${other}`]);
@@ -145,14 +153,7 @@ describe("a client of several registries", () => {
     const server = await TestRegistry.start();
     await server.client().register({ instance: instance("a") });
     const down = await silentHost();
-    const listed = await MusterProcess.run(["ls", "api", "--registry", `${down},${server.url}`]);
-    expect([listed.code, listed.stderr]).toEqual([0, ""]);
-    expect(listed.stdout).toMatch(/\ba\b.*10\.0\.0\.1:80/);
-
-    const agent = MusterProcess.spawn(["register", "web", "--address", "10.0.0.9:80", "--registry", `${down},${server.url}`]);
-    await agent.line((line) => line.startsWith("registered web/"));
-    const { stderr } = await agent.kill("SIGINT");
-    expect(stderr.trim()).toBe(`muster: cannot reach the registry at ${down} (the connection did not open within 2s; the connection is given up for dead); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it; retrying`);
+    expect(await commandsGoOnFrom(down, server)).toBe(`muster: cannot reach the registry at ${down} (the connection did not open within 2s; the connection is given up for dead); start one with 'muster serve' or point --registry (MUSTER_REGISTRY) at it; retrying`);
   });
 
   it("goes back to the first registry once it answers again, for the calls made after", async () => {
