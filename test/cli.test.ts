@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import { grpcClient } from "./support/clients.js";
@@ -148,6 +148,27 @@ describe("muster CLI against a served registry", () => {
       await replay.kill("SIGINT");
     } finally {
       await second.kill("SIGTERM");
+    }
+  });
+
+  it("watch --heartbeats prints each heartbeat that changes nothing, once a second, and only for the watched service", async () => {
+    const server = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir() });
+    try {
+      const url = await server.ready();
+      const client = grpcClient(url);
+      for (const service of ["a", "b"]) await client.register({ instance: { service, id: "1", address: "10.0.0.1:80", ttl: durationFromMs(60_000) } });
+      const watch = MusterProcess.spawn(["watch", "a", "--heartbeats", "-o", "json"], { MUSTER_REGISTRY: url });
+      await watch.line((line) => line.includes('"snapshot":true'));
+      await client.heartbeat({ service: "b", id: "1" });
+      await client.heartbeat({ service: "a", id: "1" });
+      const [shown] = (await client.discover({ service: "a" })).instances;
+      const { at, ...line } = JSON.parse(await watch.line((text) => text.includes('"heartbeat":true'))) as { service: string; id: string; at: string };
+      expect(line).toEqual({ service: "a", id: "1", heartbeat: true });
+      expect(Date.parse(at)).toBe(shown?.lastHeartbeatAt === undefined ? undefined : timestampMs(shown.lastHeartbeatAt));
+      expect((await watch.kill("SIGINT")).code).toBe(0);
+      expect(watch.lines().filter((text) => text.includes('"heartbeat":true'))).toHaveLength(1);
+    } finally {
+      await server.kill("SIGTERM");
     }
   });
 

@@ -1,7 +1,7 @@
 import { toJson } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
-import { EventSchema, EventType, HealthStatus, type Event } from "../../../gen/muster/v1/registry_pb.js";
+import { EventSchema, EventType, HealthStatus, InstanceHeartbeatSchema, type Event, type InstanceHeartbeat } from "../../../gen/muster/v1/registry_pb.js";
 import { RegistryWatcher } from "../../client/watcher.js";
 import { clientCommand, filterFrom, outputOption, print, registryClient, withFilterFlags, type FilterFlags, type RegistryFlags } from "../command-kit.js";
 import { explainCallError } from "../cli-error.js";
@@ -19,15 +19,17 @@ export function watchCommand(): Command {
     clientCommand("watch", "print changes as they happen (text on a terminal, newline-delimited JSON otherwise)", [
       "muster watch",
       "muster watch payments --all",
+      "muster watch payments --heartbeats",
       "muster watch --since 1200 -o json | jq -c 'select(.type == \"EVENT_TYPE_EXPIRED\")'",
     ]).argument("[service]", "only this service"),
   )
     .option("--since <revision>", "start after this revision instead of with the current state", parseWholeNumber)
+    .option("--heartbeats", "also print heartbeats that change nothing: once a second, each instance's last")
     .addOption(outputOption<Format>(["text", "json"]))
-    .action(async (service: string | undefined, flags: FilterFlags & RegistryFlags & { since?: bigint; output?: Format }) => {
+    .action(async (service: string | undefined, flags: FilterFlags & RegistryFlags & { since?: bigint; heartbeats?: boolean; output?: Format }) => {
       const format = flags.output ?? (process.stdout.isTTY ? "text" : "json");
       const colors = colorsFor(process.stdout);
-      const watcher = new RegistryWatcher(registryClient(flags), filterFrom(service, flags), {
+      const watcher = new RegistryWatcher(registryClient(flags), { ...filterFrom(service, flags), includeHeartbeats: flags.heartbeats === true }, {
         sinceRevision: flags.since ?? 0n,
         onRetry: (error, delayMs) => {
           process.stderr.write(`muster: ${explainCallError(error, flags.registry).message}; resuming from revision ${watcher.revision} in ${(delayMs / 1000).toFixed(1)}s\n`);
@@ -39,6 +41,7 @@ export function watchCommand(): Command {
       try {
         for await (const update of watcher) {
           for (const event of update.events) print(format === "json" ? eventJson(event, update.snapshot) : eventLine(colors, event, update.snapshot));
+          for (const heartbeat of update.heartbeats) print(format === "json" ? heartbeatJson(heartbeat) : heartbeatLine(colors, heartbeat));
         }
       } catch (error) {
         throw explainCallError(error, flags.registry);
@@ -50,9 +53,22 @@ function eventJson(event: Event, snapshot: boolean): string {
   return JSON.stringify({ ...(toJson(EventSchema, event) as object), snapshot });
 }
 
+/** A heartbeat line: the instance's fields as InstanceHeartbeat's JSON, marked so that `jq 'select(.heartbeat)'` finds it. */
+function heartbeatJson(heartbeat: InstanceHeartbeat): string {
+  return JSON.stringify({ ...(toJson(InstanceHeartbeatSchema, heartbeat) as object), heartbeat: true });
+}
+
+function heartbeatLine(colors: Colors, heartbeat: InstanceHeartbeat): string {
+  return `${colors.dim(clockTime(heartbeat.at))}  ${"HEARTBEAT".padEnd(14)}  ${heartbeat.service}/${heartbeat.id}`;
+}
+
+function clockTime(time: Event["time"]): string {
+  return time === undefined ? "--:--:--" : new Date(timestampMs(time)).toLocaleTimeString("en-GB", { hour12: false });
+}
+
 function eventLine(colors: Colors, event: Event, snapshot: boolean): string {
   const instance = event.instance;
-  const time = event.time === undefined ? "--:--:--" : new Date(timestampMs(event.time)).toLocaleTimeString("en-GB", { hour12: false });
+  const time = clockTime(event.time);
   const type = snapshot ? "CURRENT" : (EventType[event.type] as string | undefined) ?? String(event.type);
   const health = instance?.health ?? HealthStatus.UNSPECIFIED;
   const change = snapshot || event.previousHealth === HealthStatus.UNSPECIFIED || event.previousHealth === health
