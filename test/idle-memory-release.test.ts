@@ -43,6 +43,24 @@ describe("IdleReleasePolicy", () => {
     ]);
   });
 
+  it("collects a second time even when the first freed little: on Node 20 the second frees what the first marked", () => {
+    const policy = new IdleReleasePolicy({ quietLooks: 1, initialHeapBytes: 20 * MiB, thorough: false });
+    const looks = [
+      [quiet, 65], // prepare
+      [quiet, 65], // collect
+      [quiet, 62], // freed 3 MiB: collect again all the same
+      [quiet, 17], // freed 45: again
+      [quiet, 16], // freed 1: done
+      [quiet, 16],
+    ] as const;
+    expect(actionsOver(policy, looks)).toEqual([
+      [0, "prepare"],
+      [1, "collect"],
+      [2, "collect"],
+      [3, "collect"],
+    ]);
+  });
+
   it("never collects under a steady load, however large the heap", () => {
     const policy = new IdleReleasePolicy({ quietLooks: 3, initialHeapBytes: 20 * MiB, thorough: false });
     const looks = Array.from({ length: 50 }, (_, look) => [look % 4 === 3 ? quiet : 0.05, 150] as const);

@@ -34,9 +34,11 @@ export type IdleAction = "prepare" | "collect" | undefined;
  * 8 MiB past its smallest size since the last release and the process quiet
  * for `quietLooks` looks in a row. Unless collections are `thorough`, the
  * first quiet look prepares (see `Collector.prepare`) and the quiet looks are
- * counted from there; then the release goes on, one collection a look, while
- * each frees at least 4 MiB (on Node 20 the second frees what the first
- * marked). A busy look ends it, and a steady load never starts one, so
+ * counted from there; then the release goes on, one collection a look: a
+ * second one always, since on Node 20 the second frees what the first
+ * marked (a first that freed under 4 MiB, followed by none, once left a
+ * served registry at 128 of its 129 MiB), then more while each frees at
+ * least 4 MiB. A busy look ends it, and a steady load never starts one, so
  * collections under load stay V8's own.
  */
 export class IdleReleasePolicy {
@@ -44,6 +46,8 @@ export class IdleReleasePolicy {
   private quietLooks = 0;
   private prepared = false;
   private heapBeforeCollecting: number | undefined;
+  /** Collections so far in the release under way. */
+  private collections = 0;
 
   constructor(private readonly options: IdleReleaseOptions) {
     this.smallestHeap = options.initialHeapBytes;
@@ -58,11 +62,13 @@ export class IdleReleasePolicy {
     if (utilization >= quietBelow) {
       this.quietLooks = 0;
       this.prepared = false;
+      this.collections = 0;
       return undefined;
     }
     this.quietLooks++;
-    const releasing = !this.options.thorough && collectedBefore !== undefined && collectedBefore - heapBytes >= worthAnotherBytes;
+    const releasing = !this.options.thorough && collectedBefore !== undefined && (this.collections === 1 || collectedBefore - heapBytes >= worthAnotherBytes);
     if (!releasing) {
+      this.collections = 0;
       if (heapBytes < this.smallestHeap + growthBytes) return undefined;
       if (!this.options.thorough && !this.prepared) {
         this.prepared = true;
@@ -74,6 +80,7 @@ export class IdleReleasePolicy {
       this.smallestHeap = heapBytes;
       this.prepared = false;
     }
+    this.collections++;
     this.heapBeforeCollecting = heapBytes;
     return "collect";
   }
