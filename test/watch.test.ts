@@ -157,8 +157,9 @@ describe("Watch", () => {
       await clock.advance(1_000);
     }
     await register(client, "a", "3");
-    // Queued after the change, a heartbeat still joins the unread message before it.
-    await client.heartbeat({ service: "a", id: "2" });
+    // A heartbeat of the instance a change queued after the unread message made: the message
+    // moves behind the change, so a follower hears of 3 before its heartbeat.
+    await client.heartbeat({ service: "a", id: "3" });
     await clock.advance(1_000);
     const batches: WatchBatch[] = [];
     for (let i = 0; i < 3; i++) {
@@ -168,8 +169,8 @@ describe("Watch", () => {
     }
     expect(batches.map((batch) => [batch.snapshot, batch.events.map(({ event }) => event.instance.id), batch.revision, batch.heartbeats?.map(({ id, at }) => [id, at])])).toEqual([
       [true, ["1", "2"], 2, undefined],
-      [false, [], 2, [["1", clock.wallNow() - 2_000], ["2", clock.wallNow() - 1_000]]],
       [false, ["3"], 3, undefined],
+      [false, [], 3, [["1", clock.wallNow() - 2_000], ["2", clock.wallNow() - 3_000], ["3", clock.wallNow() - 1_000]]],
     ]);
     // Read, it is gone: the next heartbeat starts a message of its own.
     await client.heartbeat({ service: "a", id: "3" });

@@ -50,6 +50,11 @@ interface Queued {
   readonly heartbeats?: Map<string, InstanceHeartbeat>;
 }
 
+/** The queued batch that carries heartbeats. */
+interface QueuedHeartbeats extends Queued {
+  readonly heartbeats: Map<string, InstanceHeartbeat>;
+}
+
 /** Limits for one watcher. */
 export interface WatchLimits {
   /** Instances per snapshot message, and heartbeats per heartbeats message. Default 500. */
@@ -72,8 +77,8 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
   private wake: (() => void) | undefined;
   /** Whether anything was queued since the last progress tick. */
   private active = true;
-  /** The heartbeats of the queued batch that has them, while it is unread. */
-  private unreadHeartbeats: Map<string, InstanceHeartbeat> | undefined;
+  /** The queued batch of heartbeats, while it is unread. */
+  private unreadHeartbeats: QueuedHeartbeats | undefined;
 
   constructor(
     private readonly filter: Filter,
@@ -115,20 +120,14 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
   /**
    * Queues the heartbeats of the instances this watcher sees, at `revision`
    * (every change up to it is queued already). While a batch of heartbeats
-   * is still unread they join it, wherever it is in the queue, so a reader
-   * that falls behind holds at most one heartbeat per instance.
+   * is still unread they join it, so a reader that falls behind holds at
+   * most one heartbeat per instance.
    */
   heartbeats(beaten: readonly { readonly instance: InstanceRecord; readonly at: number }[], revision: number): void {
     if (this.done || !this.wantsHeartbeats) return;
     const seen = beaten.filter(({ instance }) => this.filter.matches(instance));
     if (seen.length === 0) return;
-    let unread = this.unreadHeartbeats;
-    if (unread === undefined) {
-      unread = this.unreadHeartbeats = new Map();
-      this.queue.push({ batch: { events: [], revision, snapshot: false, more: false }, liveEvents: 0, heartbeats: unread });
-      this.active = true;
-      this.wakeReader();
-    }
+    const unread = this.heartbeatsLast(revision);
     for (const { instance, at } of seen) unread.set(`${instance.service}/${instance.id}`, { service: instance.service, id: instance.id, at });
   }
 
@@ -196,6 +195,24 @@ export class WatchStream implements AsyncIterableIterator<WatchBatch> {
     this.done = true;
     this.onClose(this);
     this.wakeReader();
+  }
+
+  /**
+   * The unread heartbeats, queued last at `revision`. An unread batch that
+   * changes were queued behind moves behind them and takes their revision,
+   * so a watcher never hears of a heartbeat before the registration of its
+   * instance (a follower would drop it, having no such instance yet).
+   */
+  private heartbeatsLast(revision: number): Map<string, InstanceHeartbeat> {
+    const unread = this.unreadHeartbeats;
+    if (unread !== undefined && this.queue.at(-1) === unread) return unread.heartbeats;
+    if (unread !== undefined) this.queue.splice(this.queue.indexOf(unread), 1);
+    const queued: QueuedHeartbeats = { batch: { events: [], revision, snapshot: false, more: false }, liveEvents: 0, heartbeats: unread?.heartbeats ?? new Map<string, InstanceHeartbeat>() };
+    this.unreadHeartbeats = queued;
+    this.queue.push(queued);
+    this.active = true;
+    this.wakeReader();
+    return queued.heartbeats;
   }
 
   /** Up to a snapshot chunk of the item's heartbeats; the rest stay first in the queue, so no message grows past what gRPC clients accept (4 MiB by default). */

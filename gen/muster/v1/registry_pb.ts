@@ -651,7 +651,8 @@ export type WatchResponse = Message<"muster.v1.WatchResponse"> & {
    * With WatchRequest.include_heartbeats: the watched instances that sent a
    * heartbeat since the previous message that had some, each with the time
    * of its last one. Such a message has no events, and its revision is the
-   * stream's latest, as in a progress message.
+   * stream's latest, as in a progress message: it never comes before the
+   * change that showed you one of its instances.
    *
    * @generated from field: repeated muster.v1.InstanceHeartbeat heartbeats = 6;
    */
