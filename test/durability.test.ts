@@ -118,6 +118,21 @@ describe("durability", () => {
     await other.close();
     const historyError = await LevelStore.open(otherDir).then((store) => store.load().finally(() => store.close())).catch((e: unknown) => e);
     expect([historyError instanceof StoreError && historyError.code, (historyError as Error).message]).toEqual(["corrupt", expect.stringContaining("m:history")]);
+    await other.open();
+    await other.put("m:history", JSON.stringify({ id: "abc", copied: false, ancestors: [{ id: "def" }] }));
+    await other.close();
+    const forkError = await LevelStore.open(otherDir).then((store) => store.load().finally(() => store.close())).catch((e: unknown) => e);
+    expect([forkError instanceof StoreError && forkError.code, (forkError as Error).message]).toEqual(["corrupt", expect.stringContaining("m:history")]);
+  });
+
+  it("reads a history written before histories kept several ancestors, with its one fork", async () => {
+    const dataDir = await tempDataDir();
+    const db = new Level(dataDir);
+    await db.put("m:history", JSON.stringify({ id: "0123456789abcdef", copied: false, forkedFrom: { id: "fedcba9876543210", revision: 7 } }));
+    await db.close();
+    const store = await LevelStore.open(dataDir);
+    const { history } = await store.load().finally(() => store.close());
+    expect(history).toEqual({ id: "0123456789abcdef", copied: false, ancestors: [{ id: "fedcba9876543210", revision: 7 }] });
   });
 
   it("after a failed commit that reached the disk whole, puts back the committed state before the next commit", async () => {

@@ -29,9 +29,9 @@ const silent = pino({ level: "silent" });
 const shown = (instances: readonly Instance[]) => instances.map(({ service, id, address, health, revision, drain }) => ({ service, id, address, health, revision, drain: drain?.reason }));
 
 /** A follower of `leader`, in this process, on `dataDir` (fresh when absent), with its link started. */
-async function startFollower(leader: string, { dataDir, historyLimit, metrics }: { dataDir?: string; historyLimit?: number; metrics?: boolean } = {}): Promise<{ server: TestRegistry; link: LeaderLink }> {
+async function startFollower(leader: string, { dataDir, historyLimit, metrics, port }: { dataDir?: string; historyLimit?: number; metrics?: boolean; port?: number } = {}): Promise<{ server: TestRegistry; link: LeaderLink }> {
   const link = new LeaderLink(leader, {}, silent);
-  const server = await TestRegistry.start({ dataDir, metrics, following: link, registry: { historyLimit } });
+  const server = await TestRegistry.start({ dataDir, metrics, port, following: link, registry: { historyLimit } });
   link.start(server.registry);
   onTestFinished(() => link.stop());
   return { server, link };
@@ -361,6 +361,42 @@ describe("a follower (muster serve --follow)", () => {
     const changes = eventsOf([await resumed.nextWithEvents(), await resumed.nextWithEvents()]);
     expect(changes.map(([type, id]) => [type, id])).toEqual([["HEALTH_CHANGED", "a"], ["EXPIRED", "a"]]);
     expect((await client.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["bb", "ccc"]);
+  });
+
+  it("takes on the history its leader took when promoted, and promoted in turn, still resumes watchers of the first leader", async () => {
+    const leader = await TestRegistry.start();
+    const original = leader.client();
+    await original.register({ instance: instance("a") });
+    const leaderHistory = (await original.status({})).history;
+    const middleDir = await tempDataDir();
+    const middle = await startFollower(leader.url, { dataDir: middleDir, port: await freePort() });
+    const end = await startFollower(middle.server.url);
+    const sharedAt = await caughtUp(end.server.client(), original);
+
+    // The middle of the chain is promoted while the old leader goes on: the two split after sharedAt.
+    await middle.link.stop();
+    await middle.server.stop();
+    await original.register({ instance: instance("lost") });
+    const promoted = await TestRegistry.start({ dataDir: middleDir, port: Number(new URL(middle.server.url).port) });
+    await promoted.client().register({ instance: instance("kept") });
+    const promotedHistory = (await promoted.client().status({})).history;
+    // The end of the chain resumes from it without a snapshot, and counts in its history from then on.
+    await expect.poll(async () => (await end.server.client().status({})).history, { timeout: 15_000 }).toBe(promotedHistory);
+    await expectSameState(end.server.client(), promoted.client());
+    // So its watchers resume on the old leader only with a snapshot: there, sharedAt + 1 is another change.
+    const elsewhere = await new WatchReader(original.watch({ ...everything, sinceRevision: sharedAt + 1n, history: promotedHistory })).next();
+    expect([elsewhere.snapshot, elsewhere.events.map((event) => event.instance?.id)]).toEqual([true, ["a", "lost"]]);
+
+    // Promoted in turn, the end of the chain resumes a watcher of the first leader from before the split: two forks back.
+    await end.link.stop();
+    await end.server.stop();
+    const twice = (await TestRegistry.start({ dataDir: end.server.dataDir })).client();
+    const resumed = new WatchReader(twice.watch({ ...everything, sinceRevision: sharedAt, history: leaderHistory }));
+    const first = await resumed.nextWithEvents();
+    expect([first.snapshot, eventsOf([first])]).toEqual([false, [["REGISTERED", "kept", sharedAt + 1n, false]]]);
+    const fromPromoted = await new WatchReader(twice.watch({ ...everything, sinceRevision: sharedAt + 1n, history: promotedHistory })).next();
+    expect([fromPromoted.snapshot, fromPromoted.revision]).toEqual([false, sharedAt + 1n]);
+    expect((await twice.status({})).history).not.toBe(promotedHistory);
   });
 
   it("follows a leader that requires client certificates with --follow-ca, --follow-cert and --follow-key, and sends writes there under that certificate", async () => {

@@ -98,13 +98,15 @@ export class LeaderLink implements LeaderConnection {
         let unchecked = last;
         for await (const update of watcher) {
           if (update.heartbeats.length > 0) registry.copyHeartbeats(update.heartbeats.flatMap(({ service, id, at }) => (at === undefined ? [] : [{ service, id, at: timestampMs(at) }])));
-          if (!update.snapshot && update.events.length === 0) continue;
           if (update.snapshot) {
             await registry.replaceAll(update.events.map((event) => recordOf(event)), Number(update.revision), watcher.history);
           } else {
+            if (update.events.length === 0 && unchecked !== undefined) continue;
             const own = unchecked;
             const events = own === undefined ? update.events : update.events.filter((event) => !isSameChange(own, event));
             if (own !== undefined && events.length === update.events.length) throw new DivergedHistory(own.revision);
+            // Resumed here, so the leader vouches for this registry's changes: a history it names anew (it was promoted) is ours too.
+            if (watcher.history !== registry.history) await registry.takeLeadersHistory(watcher.history);
             if (events.length > 0) await registry.copy(events.map((event) => changeOf(event)));
           }
           unchecked = undefined;

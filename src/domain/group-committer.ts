@@ -144,7 +144,7 @@ export class GroupCommitter {
 
   /** Writes and applies a group; returns the error to give its writers, if any. */
   private async write(tx: Transaction): Promise<RegistryError | undefined> {
-    if (tx.events.length === 0 && !tx.isReplacement) return undefined;
+    if (tx.events.length === 0 && tx.history === undefined) return undefined;
     this.inFlight = tx.touchedKeys();
     const startedAt = performance.now();
     try {

@@ -1,5 +1,11 @@
 import { randomBytes } from "node:crypto";
 
+/** A history this one branched from, and the last revision the two share. */
+export interface Fork {
+  readonly id: string;
+  readonly revision: number;
+}
+
 /**
  * Which history a registry's revisions count in. Revision N names one
  * change only within one history: a data directory wiped or restored from
@@ -11,15 +17,22 @@ import { randomBytes } from "node:crypto";
 export interface History {
   /** 64 random bits, in hex: what WatchResponse.history carries. */
   readonly id: string;
-  /** Taken from a leader with its snapshot: this registry follows (or followed) that leader. */
+  /** Taken from a leader: this registry follows (or followed) that leader. */
   readonly copied: boolean;
-  /** A promoted follower's leader's history, and the last revision the two share. */
-  readonly forkedFrom?: { readonly id: string; readonly revision: number } | undefined;
+  /**
+   * The histories this one branched from, newest first, so a watcher of
+   * any of them resumes here without a snapshot (a follower promoted twice,
+   * or a follower of a promoted one). At most `maxAncestors`.
+   */
+  readonly ancestors: readonly Fork[];
 }
+
+/** How many ancestors a history keeps: a watcher older than that many promotions gets a snapshot. */
+export const maxAncestors = 16;
 
 /** A history of its own, for a new data directory. */
 export function newHistory(): History {
-  return { id: randomBytes(8).toString("hex"), copied: false };
+  return { id: randomId(), copied: false, ancestors: [] };
 }
 
 /**
@@ -30,10 +43,35 @@ export function newHistory(): History {
  * gets one.
  */
 export function promotedHistory(copied: History, revision: number): History {
-  return { ...newHistory(), forkedFrom: { id: copied.id, revision } };
+  return { id: randomId(), copied: false, ancestors: branch(copied, revision) };
+}
+
+/**
+ * The history a follower takes on when its leader, resumed from the
+ * follower's `revision`, names another (the leader was promoted since):
+ * the leader's, branched from the follower's old one there, since the
+ * leader vouched that the two agree up to it.
+ */
+export function leadersHistory(own: History, leaderId: string, revision: number): History {
+  return { id: leaderId, copied: true, ancestors: branch(own, revision) };
 }
 
 /** Whether changes after `revision` of history `id` are, in `history`, the changes that followed it. */
 export function continuesHistory(history: History, id: string, revision: number): boolean {
-  return id === history.id || (id === history.forkedFrom?.id && revision <= history.forkedFrom.revision);
+  if (id === history.id) return true;
+  // Each step back shares only up to its fork, and no more than the steps after it share.
+  let shared = Number.POSITIVE_INFINITY;
+  for (const fork of history.ancestors) {
+    shared = Math.min(shared, fork.revision);
+    if (fork.id === id) return revision <= shared;
+  }
+  return false;
+}
+
+function branch(from: History, revision: number): Fork[] {
+  return [{ id: from.id, revision }, ...from.ancestors].slice(0, maxAncestors);
+}
+
+function randomId(): string {
+  return randomBytes(8).toString("hex");
 }

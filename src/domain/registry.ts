@@ -2,7 +2,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { eventTypes, isRemoval, type EventType, type RegistryEvent } from "./event.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
-import { continuesHistory, promotedHistory, type History } from "./history.js";
+import { continuesHistory, leadersHistory, promotedHistory, type History } from "./history.js";
 import { instanceKey, makeRecord, parseInstanceKey, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
 import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
@@ -238,6 +238,17 @@ export class Registry {
   }
 
   /**
+   * A follower's step onto its leader's history `id`, when the leader,
+   * resumed from this registry's revision, names another (it was promoted
+   * since, or followed one that was): the two agree up to here, so a watcher
+   * of the old history resumes here without a snapshot. Watchers here are
+   * ended with UNAVAILABLE and, resuming, learn the new history.
+   */
+  takeLeadersHistory(id: string): Promise<void> {
+    return this.committer.run((tx) => tx.takeHistory(leadersHistory(this.currentHistory, id, tx.lastRevision)));
+  }
+
+  /**
    * A follower's copy of the heartbeats its leader took (a Watch with
    * heartbeats), so that last_heartbeat_at here is the leader's. Instances
    * this follower does not hold are skipped.
@@ -384,11 +395,15 @@ export class Registry {
   private applied(tx: Transaction): void {
     tx.applyTo(this.index);
     this.revision = tx.lastRevision;
+    if (tx.history !== undefined) {
+      this.currentHistory = tx.history;
+      // Every answer of an open stream names the history it opened in.
+      const why = tx.isReplacement ? "this follower took a fresh snapshot from its leader" : "this follower's leader counts in a new history (it was promoted), and so does this follower now";
+      this.hub.closeAll(new RegistryError("unavailable", `${why}; resume from your last revision`));
+    }
     if (tx.isReplacement) {
-      this.currentHistory = tx.history ?? this.currentHistory;
       this.log.clear();
       this.answers.clear();
-      this.hub.closeAll(new RegistryError("unavailable", "this follower took a fresh snapshot from its leader; resume from your last revision"));
       // The instances the snapshot left out went without removal events.
       for (const key of tx.touchedKeys()) {
         const { service, id } = parseInstanceKey(key);

@@ -17,8 +17,10 @@ interface Change {
  */
 export class Transaction {
   readonly events: RegistryEvent[] = [];
-  /** Set by `replaceAll`, whose group replaces the whole state (the event log starts over after it): the history the new state's revisions count in. */
+  /** The history this group's revisions count in, when it takes on another (`replaceAll`, `takeHistory`). */
   private takenHistory: History | undefined;
+  /** Set by `replaceAll`: this group replaces the whole state, and the event log starts over after it. */
+  private replacing = false;
   /** By instance key; `instance` is null for a removal. */
   private readonly changes = new Map<string, Change>();
 
@@ -41,10 +43,10 @@ export class Transaction {
 
   /** True when this group replaces the whole state (`replaceAll`). */
   get isReplacement(): boolean {
-    return this.takenHistory !== undefined;
+    return this.replacing;
   }
 
-  /** The history a replacement takes on; undefined for any other group. */
+  /** The history this group takes on; undefined when it stays in the registry's. */
   get history(): History | undefined {
     return this.takenHistory;
   }
@@ -81,7 +83,13 @@ export class Transaction {
     for (const instance of this.committed.scan(undefined)) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance: null });
     for (const instance of instances) this.changes.set(instanceKey(instance.service, instance.id), { service: instance.service, id: instance.id, instance });
     this.revision = revision;
-    this.takenHistory = { id: historyId, copied: true };
+    this.replacing = true;
+    this.takenHistory = { id: historyId, copied: true, ancestors: [] };
+  }
+
+  /** Makes `history` the one this group's revisions, and those after it, count in. */
+  takeHistory(history: History): void {
+    this.takenHistory = history;
   }
 
   /** The keys this group changes. */

@@ -1,6 +1,6 @@
 import { Level } from "level";
 import type { RegistryEvent } from "../domain/event.js";
-import { newHistory, type History } from "../domain/history.js";
+import { newHistory, type Fork, type History } from "../domain/history.js";
 import type { InstanceRecord } from "../domain/instance.js";
 import type { Commit, RegistryStore, StoredState } from "../domain/registry-store.js";
 import { eventKey, eventPrefix, historyKey, instanceKeyOf, instancePrefix, rangeOf, revisionKey } from "./layout.js";
@@ -71,14 +71,11 @@ export class LevelStore implements RegistryStore {
   private async loadHistory(): Promise<History> {
     const stored = (await this.db.get(historyKey)) as string | undefined;
     if (stored !== undefined) {
-      let history: Partial<History> | undefined;
       try {
-        history = JSON.parse(stored) as Partial<History> | undefined;
+        return historyFromJson(stored);
       } catch (error) {
         throw corruptValue(this.directory, historyKey, error);
       }
-      if (typeof history?.id !== "string") throw corruptValue(this.directory, historyKey, new Error(`not a history: ${stored}`));
-      return { id: history.id, copied: history.copied === true, forkedFrom: history.forkedFrom };
     }
     const history = newHistory();
     await this.db.put(historyKey, JSON.stringify(history), { sync: true });
@@ -159,4 +156,18 @@ export class LevelStore implements RegistryStore {
 function writeInstances(batch: { put(key: string, value: string): unknown; del(key: string): unknown }, changes: Pick<Commit, "puts" | "deletes">): void {
   for (const instance of changes.puts) batch.put(instanceKeyOf(instance.service, instance.id), JSON.stringify(instance));
   for (const { service, id } of changes.deletes) batch.del(instanceKeyOf(service, id));
+}
+
+/** A stored history; one written before histories kept several ancestors has at most one, as `forkedFrom`. */
+function historyFromJson(json: string): History {
+  const stored = JSON.parse(json) as { id?: unknown; copied?: unknown; ancestors?: unknown; forkedFrom?: unknown } | null;
+  if (typeof stored?.id !== "string") throw new Error(`not a history: ${json}`);
+  const ancestors: unknown[] = Array.isArray(stored.ancestors) ? stored.ancestors : stored.forkedFrom === undefined ? [] : [stored.forkedFrom];
+  if (!ancestors.every(isFork)) throw new Error(`not a history: ${json}`);
+  return { id: stored.id, copied: stored.copied === true, ancestors };
+}
+
+function isFork(value: unknown): value is Fork {
+  const fork = value as Partial<Fork> | null;
+  return typeof fork?.id === "string" && Number.isSafeInteger(fork.revision);
 }
