@@ -1,3 +1,4 @@
+import { cp } from "node:fs/promises";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Level } from "level";
 import { describe, expect, it } from "vitest";
@@ -6,7 +7,7 @@ import type { RegistryEvent } from "../src/domain/event.js";
 import { makeRecord, type InstanceRecord } from "../src/domain/instance.js";
 import { LevelStore } from "../src/store/level-store.js";
 import { StoreError } from "../src/store/store-error.js";
-import { grpcClient } from "./support/clients.js";
+import { grpcClient, type RegistryClient } from "./support/clients.js";
 import { FakeClock } from "./support/fake-clock.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
@@ -133,6 +134,33 @@ describe("durability", () => {
     const store = await LevelStore.open(dataDir);
     const { history } = await store.load().finally(() => store.close());
     expect(history).toEqual({ id: "0123456789abcdef", copied: false, ancestors: [{ id: "fedcba9876543210", revision: 7 }] });
+  });
+
+  it("gives a copy of a data directory, opened beside the original, a history of its own branched where the copy was made", async () => {
+    const instance = (id: string) => ({ service: "a", id, address: "10.0.0.1:80", ttl: longTtl });
+    const dataDir = await tempDataDir();
+    const first = await TestRegistry.start({ dataDir });
+    await first.client().register({ instance: instance("1") });
+    const history = (await first.client().status({})).history;
+    await first.stop();
+    const copyDir = await tempDataDir();
+    await cp(dataDir, copyDir, { recursive: true });
+    const servers = [await TestRegistry.start({ dataDir }), await TestRegistry.start({ dataDir: copyDir })];
+    const [original, copy] = servers.map((server) => server.client()) as [RegistryClient, RegistryClient];
+    // The two go on apart, counting other changes under revision 2.
+    await original.register({ instance: instance("2") });
+    await copy.register({ instance: instance("3") });
+    const copyHistory = (await copy.status({})).history;
+    expect([(await original.status({})).history, copyHistory === history]).toEqual([history, false]);
+    // A watcher of the original that saw its revision 2 gets a snapshot from the copy; one from before the copy resumes there.
+    const ahead = await new WatchReader(copy.watch({ sinceRevision: 2n, history })).next();
+    expect([ahead.snapshot, ahead.events.map((event) => event.instance?.id)]).toEqual([true, ["1", "3"]]);
+    const behind = await new WatchReader(copy.watch({ sinceRevision: 1n, history })).nextWithEvents();
+    expect([behind.snapshot, behind.events.map((event) => event.instance?.id)]).toEqual([false, ["3"]]);
+    // Opened again, neither branches again.
+    for (const server of servers) await server.stop();
+    const reopened = await Promise.all([dataDir, copyDir].map(async (dir) => (await (await TestRegistry.start({ dataDir: dir })).client().status({})).history));
+    expect(reopened).toEqual([history, copyHistory]);
   });
 
   it("after a failed commit that reached the disk whole, puts back the committed state before the next commit", async () => {

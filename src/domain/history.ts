@@ -36,14 +36,15 @@ export function newHistory(): History {
 }
 
 /**
- * The history a follower's registry takes on when it is opened to take
- * writes of its own at `revision`: a new one, branched from its leader's
- * there, so a watcher of the old leader at or below `revision` resumes
- * without a snapshot, and one above it (changes the follower never copied)
- * gets one.
+ * The history a registry takes on when its revisions after `revision` may
+ * count other changes than `from`'s: a follower opened to take writes of
+ * its own, or a copy of a data directory opened beside the original. A new
+ * one, branched from `from` there, so a watcher of the old one at or below
+ * `revision` resumes without a snapshot, and one above it (changes this
+ * registry never had) gets one.
  */
-export function promotedHistory(copied: History, revision: number): History {
-  return { id: randomId(), copied: false, ancestors: branch(copied, revision) };
+export function branchedHistory(from: History, revision: number): History {
+  return { id: randomId(), copied: false, ancestors: branch(from, revision) };
 }
 
 /**

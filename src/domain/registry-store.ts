@@ -10,6 +10,12 @@ export interface StoredState {
   readonly instances: readonly InstanceRecord[];
   /** The retained event log, in revision order. */
   readonly events: readonly RegistryEvent[];
+  /**
+   * The data directory is not the one its history was set in: a copy (`cp
+   * -r`, a restored file backup) whose revisions may go on apart from the
+   * original's. False when the store cannot tell.
+   */
+  readonly moved: boolean;
 }
 
 /**
@@ -39,7 +45,7 @@ export interface Commit {
   readonly dropEventsThrough: number;
   /** Written first, when an earlier commit failed; this commit's own changes then go on top. */
   readonly restore?: Restore | undefined;
-  /** A history taken on with this commit: a follower's leader's with its snapshot, or a promoted follower's own. */
+  /** A history taken on with this commit: a follower's leader's, or one branched at a promotion or in a copied directory. The store notes the directory it is set in. */
   readonly history?: History | undefined;
 }
 

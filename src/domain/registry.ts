@@ -2,7 +2,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { eventTypes, isRemoval, type EventType, type RegistryEvent } from "./event.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
-import { continuesHistory, leadersHistory, promotedHistory, type History } from "./history.js";
+import { branchedHistory, continuesHistory, leadersHistory, type History } from "./history.js";
 import { instanceKey, makeRecord, parseInstanceKey, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
 import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
@@ -93,9 +93,9 @@ export class Registry {
   static async open(store: RegistryStore, options: RegistryOptions = {}): Promise<Registry> {
     const state = await store.load();
     let history = state.history;
-    if (history.copied && options.followerOf === undefined) {
-      // A follower opened to take writes of its own: its next revisions are not its old leader's.
-      history = promotedHistory(history, state.revision);
+    if ((history.copied || state.moved) && options.followerOf === undefined) {
+      // A follower opened to take writes of its own, or a copy of a data directory: its next revisions are not the original's.
+      history = branchedHistory(history, state.revision);
       await store.commit({ revision: state.revision, puts: [], deletes: [], events: [], dropEventsThrough: 0, history });
     }
     const registry = new Registry(store, state.revision, history, options);

@@ -2,11 +2,13 @@
  * How the registry lays out its LevelDB. All keys and values are UTF-8:
  *   m:revision              the global revision, decimal
  *   m:history               the history the revisions count in, JSON (see domain/history.ts)
+ *   m:place                 which directory the history was set in (inode, birth time), JSON
  *   i:<service>/<id>        an instance record, JSON
  *   e:<revision, 16 digits> an event, JSON; zero-padded so keys sort by revision
  */
 export const revisionKey = "m:revision";
 export const historyKey = "m:history";
+export const placeKey = "m:place";
 export const instancePrefix = "i:";
 export const eventPrefix = "e:";
 

@@ -1,9 +1,10 @@
+import { stat } from "node:fs/promises";
 import { Level } from "level";
 import type { RegistryEvent } from "../domain/event.js";
 import { newHistory, type Fork, type History } from "../domain/history.js";
 import type { InstanceRecord } from "../domain/instance.js";
 import type { Commit, RegistryStore, StoredState } from "../domain/registry-store.js";
-import { eventKey, eventPrefix, historyKey, instanceKeyOf, instancePrefix, rangeOf, revisionKey } from "./layout.js";
+import { eventKey, eventPrefix, historyKey, instanceKeyOf, instancePrefix, placeKey, rangeOf, revisionKey } from "./layout.js";
 import { corruptValue, explainOpenError, explainReadError, recovery, StoreError } from "./store-error.js";
 
 /**
@@ -64,7 +65,8 @@ export class LevelStore implements RegistryStore {
     }
     this.oldestEvent = events[0]?.revision ?? revision + 1;
     this.storedRevision = revision;
-    return { revision, instances, events, history: await this.loadHistory() };
+    const history = await this.loadHistory();
+    return { revision, instances, events, history, moved: await this.moved() };
   }
 
   /** The data directory's history, made (and synced) at its first open. */
@@ -80,6 +82,27 @@ export class LevelStore implements RegistryStore {
     const history = newHistory();
     await this.db.put(historyKey, JSON.stringify(history), { sync: true });
     return history;
+  }
+
+  /**
+   * Whether this directory is another than the one the history was set in.
+   * A copy keeps every file but not the directory's inode or birth time; a
+   * directory from before places were kept counts as where it always was.
+   */
+  private async moved(): Promise<boolean> {
+    const here = await this.place();
+    const stored = (await this.db.get(placeKey)) as string | undefined;
+    if (stored === undefined) {
+      await this.db.put(placeKey, here, { sync: true });
+      return false;
+    }
+    return stored !== here;
+  }
+
+  /** The directory's identity: its inode, and its birth time where the file system keeps one (Linux reports the change time otherwise, which moves). */
+  private async place(): Promise<string> {
+    const { ino, birthtimeMs, ctimeMs } = await stat(this.directory);
+    return JSON.stringify({ inode: ino, born: birthtimeMs === ctimeMs ? 0 : birthtimeMs });
   }
 
   async commit(commit: Commit): Promise<void> {
@@ -110,7 +133,10 @@ export class LevelStore implements RegistryStore {
       for (; oldest <= Math.min(commit.dropEventsThrough, newestEvent); oldest++) batch.del(eventKey(oldest));
       oldest = Math.max(oldest, commit.dropEventsThrough + 1);
       batch.put(revisionKey, String(commit.revision));
-      if (commit.history !== undefined) batch.put(historyKey, JSON.stringify(commit.history));
+      if (commit.history !== undefined) {
+        batch.put(historyKey, JSON.stringify(commit.history));
+        batch.put(placeKey, await this.place());
+      }
     } catch (error) {
       await batch.close();
       throw error;

@@ -572,8 +572,9 @@ export type WatchRequest = Message<"muster.v1.WatchRequest"> & {
 
   /**
    * The history since_revision belongs to, as WatchResponse.history named
-   * it. A registry on another history (its data directory was wiped or
-   * restored from a backup since, so its revisions count other changes)
+   * it. A registry on another history (its data directory was wiped,
+   * restored from a backup or copied since, so its revisions count other
+   * changes)
    * starts with a snapshot instead of sending its own changes past that
    * revision as if they followed yours. Empty: since_revision is taken as
    * this registry's.
