@@ -65,38 +65,31 @@ export class LevelStore implements RegistryStore {
     }
     this.oldestEvent = events[0]?.revision ?? revision + 1;
     this.storedRevision = revision;
-    const history = await this.loadHistory();
-    return { revision, instances, events, history, moved: await this.moved() };
-  }
-
-  /** The data directory's history, made (and synced) at its first open. */
-  private async loadHistory(): Promise<History> {
-    const stored = (await this.db.get(historyKey)) as string | undefined;
-    if (stored !== undefined) {
-      try {
-        return historyFromJson(stored);
-      } catch (error) {
-        throw corruptValue(this.directory, historyKey, error);
-      }
-    }
-    const history = newHistory();
-    await this.db.put(historyKey, JSON.stringify(history), { sync: true });
-    return history;
+    return { revision, instances, events, ...(await this.loadHistory()) };
   }
 
   /**
-   * Whether this directory is another than the one the history was set in.
-   * A copy keeps every file but not the directory's inode or birth time; a
+   * The data directory's history, made (and synced) at its first open, and
+   * whether this directory is another than the one it was set in: a copy
+   * keeps every file but not the directory's inode or birth time. A
    * directory from before places were kept counts as where it always was.
    */
-  private async moved(): Promise<boolean> {
-    const here = await this.place();
-    const stored = (await this.db.get(placeKey)) as string | undefined;
+  private async loadHistory(): Promise<{ history: History; moved: boolean }> {
+    // level's typings promise strings, but abstract-level 3 answers undefined for a missing key.
+    const [stored, storedPlace, here] = (await Promise.all([this.db.get(historyKey), this.db.get(placeKey), this.place()])) as [string | undefined, string | undefined, string];
     if (stored === undefined) {
-      await this.db.put(placeKey, here, { sync: true });
-      return false;
+      const history = newHistory();
+      await this.db.batch([{ type: "put", key: historyKey, value: JSON.stringify(history) }, { type: "put", key: placeKey, value: here }], { sync: true });
+      return { history, moved: false };
     }
-    return stored !== here;
+    let history: History;
+    try {
+      history = historyFromJson(stored);
+    } catch (error) {
+      throw corruptValue(this.directory, historyKey, error);
+    }
+    if (storedPlace === undefined) await this.db.put(placeKey, here, { sync: true });
+    return { history, moved: storedPlace !== undefined && storedPlace !== here };
   }
 
   /** The directory's identity: its inode, and its birth time where the file system keeps one (Linux reports the change time otherwise, which moves). */
