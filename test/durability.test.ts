@@ -4,6 +4,7 @@ import { Level } from "level";
 import { describe, expect, it } from "vitest";
 import { EventType, HealthStatus } from "../gen/muster/v1/registry_pb.js";
 import type { RegistryEvent } from "../src/domain/event.js";
+import type { HistoryBranch } from "../src/domain/registry.js";
 import { makeRecord, type InstanceRecord } from "../src/domain/instance.js";
 import { LevelStore } from "../src/store/level-store.js";
 import { StoreError } from "../src/store/store-error.js";
@@ -146,13 +147,17 @@ describe("durability", () => {
     await first.stop();
     const copyDir = await tempDataDir();
     await cp(dataDir, copyDir, { recursive: true });
-    const servers = [await TestRegistry.start({ dataDir }), await TestRegistry.start({ dataDir: copyDir })];
+    const branches: HistoryBranch[] = [];
+    const onHistoryBranched = (branch: HistoryBranch) => branches.push(branch);
+    const servers = [await TestRegistry.start({ dataDir, registry: { onHistoryBranched } }), await TestRegistry.start({ dataDir: copyDir, registry: { onHistoryBranched } })];
     const [original, copy] = servers.map((server) => server.client()) as [RegistryClient, RegistryClient];
     // The two go on apart, counting other changes under revision 2.
     await original.register({ instance: instance("2") });
     await copy.register({ instance: instance("3") });
     const copyHistory = (await copy.status({})).history;
     expect([(await original.status({})).history, copyHistory === history]).toEqual([history, false]);
+    // The copy said so as it opened (the log's warning); the original did not.
+    expect(branches).toEqual([{ why: "copied", revision: 1, from: history, to: copyHistory }]);
     // A watcher of the original that saw its revision 2 gets a snapshot from the copy; one from before the copy resumes there.
     const ahead = await new WatchReader(copy.watch({ sinceRevision: 2n, history })).next();
     expect([ahead.snapshot, ahead.events.map((event) => event.instance?.id)]).toEqual([true, ["1", "3"]]);

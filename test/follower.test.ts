@@ -4,6 +4,7 @@ import { Code } from "@connectrpc/connect";
 import { pino } from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { LeaderLink } from "../src/cli/leader-link.js";
+import type { HistoryBranch } from "../src/domain/registry.js";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { instanceFromWire } from "../src/server/convert.js";
 import { EventType, HealthStatus, InstanceSchema, type Instance, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
@@ -343,10 +344,12 @@ describe("a follower (muster serve --follow)", () => {
     const { revision: lostAt } = await original.register({ instance: instance("lost") });
     await follower.server.stop();
     await leader.stop();
-    const promoted = await TestRegistry.start({ dataDir: followerDir });
+    const branches: HistoryBranch[] = [];
+    const promoted = await TestRegistry.start({ dataDir: followerDir, registry: { onHistoryBranched: (branch) => branches.push(branch) } });
     const client = promoted.client();
     const status = await client.status({});
     expect([status.following, status.history === leaderHistory]).toEqual([undefined, false]);
+    expect(branches).toEqual([{ why: "promoted", revision: Number(copiedAt), from: leaderHistory, to: status.history }]);
     const { revision } = await client.register({ instance: instance("ccc") });
     expect([revision, lostAt]).toEqual([copiedAt + 1n, copiedAt + 1n]);
     // A watcher of the old leader resumes here with the revision it had, and misses nothing.

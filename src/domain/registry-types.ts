@@ -36,6 +36,8 @@ export interface RegistryOptions {
   readonly onWriteFailureChange?: (failure: WriteFailure | undefined, ended: WriteFailure | undefined) => void;
   /** Told of every synced commit: how long the store took to make it durable, and the changes it carried. */
   readonly onCommitted?: (durationMs: number, changes: number) => void;
+  /** Told when the registry, as it opens, starts a history of its own (see `HistoryBranch`). */
+  readonly onHistoryBranched?: (branch: HistoryBranch) => void;
   /** Default: up to 256 Discover answers, 20,000 instances in all, are reused while exact. */
   readonly answerCache?: AnswerCacheLimits;
   /**
@@ -45,6 +47,19 @@ export interface RegistryOptions {
    * expiry). Default: a registry of its own.
    */
   readonly followerOf?: string;
+}
+
+/**
+ * A history of its own, started as the registry opened at `revision`: a
+ * follower's data directory opened to take writes (`promoted`), or a copy
+ * of a data directory (`copied`). Watchers of `from` at or below
+ * `revision` resume here; later ones get a snapshot.
+ */
+export interface HistoryBranch {
+  readonly why: "promoted" | "copied";
+  readonly revision: number;
+  readonly from: string;
+  readonly to: string;
 }
 
 export interface Registered {

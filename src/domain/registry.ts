@@ -20,7 +20,7 @@ import { makeCopiedChanges, type CopiedChange } from "./copied-changes.js";
 import { RevisionWaits } from "./revision-waits.js";
 import type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
 
-export type { Availability, Discovered, HeartbeatResult, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
+export type { Availability, Discovered, HeartbeatResult, HistoryBranch, Registered, RegistryOptions, RegistryStats } from "./registry-types.js";
 
 /**
  * The registry: instances, their health, and the ordered history of changes.
@@ -97,6 +97,7 @@ export class Registry {
       // A follower opened to take writes of its own, or a copy of a data directory: its next revisions are not the original's.
       history = branchedHistory(history, state.revision);
       await store.commit({ revision: state.revision, puts: [], deletes: [], events: [], dropEventsThrough: 0, history });
+      options.onHistoryBranched?.({ why: state.history.copied ? "promoted" : "copied", revision: state.revision, from: state.history.id, to: history.id });
     }
     const registry = new Registry(store, state.revision, history, options);
     registry.log.append(state.events);

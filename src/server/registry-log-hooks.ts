@@ -3,11 +3,16 @@ import type { RegistryOptions } from "../domain/registry.js";
 
 /**
  * What the registry tells an operator without being asked, as log lines:
- * failed background writes, writes failing and recovering, and the
- * mass-expiry hold starting, released by hand and lifting.
+ * a history of its own started at open, failed background writes, writes
+ * failing and recovering, and the mass-expiry hold starting, released by
+ * hand and lifting.
  */
-export function registryLogHooks(logger: Logger): Pick<RegistryOptions, "onBackgroundError" | "onWriteFailureChange" | "onExpiryHoldChange"> {
+export function registryLogHooks(logger: Logger): Pick<RegistryOptions, "onBackgroundError" | "onWriteFailureChange" | "onExpiryHoldChange" | "onHistoryBranched"> {
   return {
+    onHistoryBranched: ({ why, revision, from, to }) => {
+      if (why === "promoted") logger.info({ revision, history: to, leaderHistory: from }, `taking writes of its own: this data directory followed a leader, so its changes after revision ${revision} count in a history of its own; the leader's watchers at or below ${revision} resume here, later ones get a snapshot`);
+      else logger.warn({ revision, history: to, originalHistory: from }, `this data directory is a copy of another (cp -r, a file backup put back): its changes after revision ${revision} count in a history of its own, so watchers of the original past ${revision} get a snapshot here rather than changes the two count differently`);
+    },
     onBackgroundError: (error) => logger.error({ err: error }, "background write failed"),
     onWriteFailureChange: (failure, ended) => {
       if (failure !== undefined) logger.error({ reason: failure.reason }, "writes failing: changes are refused until the data directory takes writes again; `muster status` shows the reason");
