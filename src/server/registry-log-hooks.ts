@@ -11,7 +11,7 @@ export function registryLogHooks(logger: Logger): Pick<RegistryOptions, "onBackg
   return {
     onHistoryBranched: ({ why, revision, from, to }) => {
       if (why === "promoted") logger.info({ revision, history: to, leaderHistory: from }, `taking writes of its own: this data directory followed a leader, so its changes after revision ${revision} count in a history of its own; the leader's watchers at or below ${revision} resume here, later ones get a snapshot`);
-      else logger.warn({ revision, history: to, originalHistory: from }, `this data directory is a copy of another (cp -r, a file backup put back): its changes after revision ${revision} count in a history of its own, so watchers of the original past ${revision} get a snapshot here rather than changes the two count differently`);
+      else logger.warn({ revision, history: to, originalHistory: from }, `this data directory is not the one its history was made in (a copy by cp -r or a file backup put back, or a file system that renumbers directories): its changes after revision ${revision} count in a history of its own, so watchers of the original past ${revision} get a snapshot here rather than changes the two count differently`);
     },
     onBackgroundError: (error) => logger.error({ err: error }, "background write failed"),
     onWriteFailureChange: (failure, ended) => {
