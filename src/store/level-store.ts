@@ -24,6 +24,8 @@ export class LevelStore implements RegistryStore {
    * disk was freed were lost that way. Reopening first starts a new log.
    */
   private reopenBeforeWriting = false;
+  /** The directory's identity (see `place`), read once at load: a history committed later is noted as set here. */
+  private here: string | undefined;
 
   private constructor(
     private readonly db: Level,
@@ -77,6 +79,7 @@ export class LevelStore implements RegistryStore {
   private async loadHistory(): Promise<{ history: History; moved: boolean }> {
     // level's typings promise strings, but abstract-level 3 answers undefined for a missing key.
     const [stored, storedPlace, here] = (await Promise.all([this.db.get(historyKey), this.db.get(placeKey), this.place()])) as [string | undefined, string | undefined, string];
+    this.here = here;
     if (stored === undefined) {
       const history = newHistory();
       await this.db.batch([{ type: "put", key: historyKey, value: JSON.stringify(history) }, { type: "put", key: placeKey, value: here }], { sync: true });
@@ -128,7 +131,7 @@ export class LevelStore implements RegistryStore {
       batch.put(revisionKey, String(commit.revision));
       if (commit.history !== undefined) {
         batch.put(historyKey, JSON.stringify(commit.history));
-        batch.put(placeKey, await this.place());
+        batch.put(placeKey, this.here ?? (await this.place()));
       }
     } catch (error) {
       await batch.close();
