@@ -1,11 +1,14 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { copyFile, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
+import { createRegistryClient } from "../src/client/registry-client.js";
 import { musterVersion } from "../src/version.js";
 import { musterBin } from "./support/registry-process.js";
+import { tempDataDir } from "./support/test-registry.js";
 
 const run = promisify(execFile);
 const dist = fileURLToPath(new URL("../dist/", import.meta.url));
@@ -30,6 +33,30 @@ async function muster(folder: string, ...args: string[]): Promise<string> {
   return stdout;
 }
 
+/** `muster serve` from `folder` on a fresh data directory: answers one call, then stops with SIGINT and is waited for. */
+async function serveOneCall(folder: string): Promise<void> {
+  const child = spawn(process.execPath, [join(folder, "muster.cjs"), "serve"], { env: { ...process.env, MUSTER_ADDR: "127.0.0.1:0", MUSTER_DATA_DIR: await tempDataDir() }, stdio: ["ignore", "pipe", "inherit"] });
+  const exited = once(child, "exit");
+  let output = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+      const found = /"url":"([^"]+)"/.exec(output);
+      if (found?.[1] !== undefined) resolve(found[1]);
+    });
+    child.once("exit", () => reject(new Error(`serve exited before serving: ${output}`)));
+  });
+  await createRegistryClient({ baseUrl: url }).status({});
+  child.kill("SIGINT");
+  await exited;
+}
+
+/** What the cache's first line says it holds. */
+async function cacheDepth(folder: string): Promise<string | undefined> {
+  const cache = await readFile(join(folder, cacheName));
+  return /depth:(\S+)/.exec(cache.subarray(0, cache.indexOf(10)).toString("latin1"))?.[1];
+}
+
 /** The inode changes whenever the cache is written anew (a rename), and only then. */
 async function cacheInode(folder: string): Promise<number> {
   return (await stat(join(folder, cacheName))).ino;
@@ -48,6 +75,24 @@ describe("the executable's code cache", () => {
 
     expect(await muster(folder, "--version")).toBe(`${musterVersion}\n`);
     expect(await cacheInode(folder)).toBe(written);
+  });
+
+  it("is made deeper by the first call `serve` answers, once, and kept by every later start", async () => {
+    const folder = await copyOfExecutable();
+    await muster(folder, "--version");
+    expect(await cacheDepth(folder)).toBe("top-level");
+    const topLevelBytes = (await stat(join(folder, cacheName))).size;
+
+    await serveOneCall(folder);
+    expect(await cacheDepth(folder)).toBe("serving");
+    // It also holds the functions that answered the call.
+    expect((await stat(join(folder, cacheName))).size).toBeGreaterThan(topLevelBytes);
+    const deepened = await cacheInode(folder);
+
+    await serveOneCall(folder);
+    expect(await muster(folder, "--version")).toBe(`${musterVersion}\n`);
+    expect(await cacheInode(folder)).toBe(deepened);
+    expect(await cacheDepth(folder)).toBe("serving");
   });
 
   it("is replaced when damaged, and the executable still starts", async () => {

@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
+import type { CliHooks } from "./main.js";
 
 /*
  * The `muster` executable. It loads the bundled CLI (`main.cjs` beside it)
@@ -18,10 +19,25 @@ import { Script } from "node:vm";
 
 /** What `main.cjs` exports (`src/cli/main.ts`). */
 interface Cli {
-  runCli(): Promise<never>;
+  runCli(hooks: CliHooks): Promise<never>;
 }
 
 type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
+
+/**
+ * How far the process that made a cache had run: through the bundle's top
+ * level, or through a served first call as well. The deeper cache also holds
+ * the functions that answer calls, which saves `serve` about 5 ms more before
+ * its first answer (BENCHMARKS.md, "Start-up").
+ */
+type CacheDepth = "top-level" | "serving";
+
+/** A compiled bundle whose cache can still be made deeper. */
+interface LoadedBundle {
+  readonly exports: unknown;
+  /** Writes a serving-deep cache, unless the one this start used already was. */
+  keepServingCache(): void;
+}
 
 /**
  * Runs a CommonJS file as Node would, but compiled with the code cache kept
@@ -31,42 +47,57 @@ type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: { expor
  * times repeat: npm packs every file with the same date). Each Node version
  * and architecture has a cache file of its own, so switching between them
  * does not throw the others away. A missing, stale or damaged cache costs
- * one normal compile and is written anew; a folder that cannot be written
- * (a read-only install) only means no cache.
+ * one normal compile and is written anew, first at the top-level depth;
+ * `keepServingCache` deepens it later. A folder that cannot be written (a
+ * read-only install) only means no cache.
  */
-function loadWithCodeCache(file: string): unknown {
+function loadWithCodeCache(file: string): LoadedBundle {
   const bytes = readFileSync(file);
   const source = bytes.toString("utf8");
   const cacheFile = `${file}.${process.version}-${process.arch}.cache`;
-  const header = Buffer.from(`muster code cache ${process.version} ${process.arch} sha256:${createHash("sha256").update(bytes).digest("hex")}\n`);
-  const cachedData = readCache(cacheFile, header);
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  const identity = `muster code cache ${process.version} ${process.arch} sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  const cache = readCache(cacheFile, identity);
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData: cache?.data });
   const loaded = { exports: {} as unknown };
   (script.runInThisContext() as ModuleWrapper)(loaded.exports, createRequire(file), loaded, file, dirname(file));
+  const usable = cache !== undefined && script.cachedDataRejected !== true;
   // Made after the module ran, the cache also holds the functions its top level called.
-  if (cachedData === undefined || script.cachedDataRejected === true) writeCache(cacheFile, header, script.createCachedData());
-  return loaded.exports;
+  if (!usable) writeCache(cacheFile, identity, "top-level", script.createCachedData());
+  let depth: CacheDepth = usable ? cache.depth : "top-level";
+  return {
+    exports: loaded.exports,
+    keepServingCache() {
+      if (depth === "serving") return;
+      depth = "serving";
+      writeCache(cacheFile, identity, depth, script.createCachedData());
+    },
+  };
 }
 
-function readCache(cacheFile: string, header: Buffer): Buffer | undefined {
+/** The cache's V8 data and depth, when its first line names `identity`. */
+function readCache(cacheFile: string, identity: string): { data: Buffer; depth: CacheDepth } | undefined {
   let contents: Buffer;
   try {
     contents = readFileSync(cacheFile);
   } catch {
     return undefined;
   }
-  return contents.subarray(0, header.length).equals(header) ? contents.subarray(header.length) : undefined;
+  const lineEnd = contents.indexOf(10);
+  const [named, depth] = contents.subarray(0, Math.max(lineEnd, 0)).toString("latin1").split(" depth:");
+  if (named !== identity || (depth !== "top-level" && depth !== "serving")) return undefined;
+  return { data: contents.subarray(lineEnd + 1), depth };
 }
 
 /** Writes whole or not at all: a concurrent start reads either the old cache or the new one. */
-function writeCache(cacheFile: string, header: Buffer, data: Buffer): void {
+function writeCache(cacheFile: string, identity: string, depth: CacheDepth, data: Buffer): void {
   const partial = `${cacheFile}.${process.pid}`;
   try {
-    writeFileSync(partial, Buffer.concat([header, data]));
+    writeFileSync(partial, Buffer.concat([Buffer.from(`${identity} depth:${depth}\n`), data]));
     renameSync(partial, cacheFile);
   } catch {
     rmSync(partial, { force: true });
   }
 }
 
-void (loadWithCodeCache(fileURLToPath(new URL("main.cjs", import.meta.url))) as Cli).runCli();
+const bundle = loadWithCodeCache(fileURLToPath(new URL("main.cjs", import.meta.url)));
+void (bundle.exports as Cli).runCli({ servingWarm: () => bundle.keepServingCache() });

@@ -14,19 +14,35 @@ import { servicesCommand } from "./commands/services.js";
 import { statusCommand } from "./commands/status.js";
 import { watchCommand } from "./commands/watch.js";
 
+/** What the executable lends the command line. */
+export interface CliHooks {
+  /**
+   * Called by `serve` once it has answered its first call, before it changes
+   * any V8 flag: the moment a code cache made in this process holds the
+   * serving path and still matches a fresh start's flags (default: nothing).
+   */
+  readonly servingWarm?: () => void;
+}
+
 /*
  * The `muster` binary. Every failure a person can fix prints one line,
  * `muster: what happened and what to do`, and exits non-zero; a stack trace
  * only with --log-level debug (or MUSTER_LOG_LEVEL=debug).
  */
-const program = new Command("muster")
-  .description("a service registry for services and AI agents")
-  .version(musterVersion)
-  // Program options only before the command, so `muster ls --version '>=1.2'` filters instead of printing ours.
-  .enablePositionalOptions()
-  .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster ls payments\n  $ muster watch --all\n  $ muster register web --address 127.0.0.1:8080\n")
-  .configureOutput({ outputError: (text, write) => write(`muster: ${withPlacementHint(text.replace(/^error: /, ""))}`) })
-  .exitOverride();
+function createProgram(hooks: CliHooks): Command {
+  const program = new Command("muster")
+    .description("a service registry for services and AI agents")
+    .version(musterVersion)
+    // Program options only before the command, so `muster ls --version '>=1.2'` filters instead of printing ours.
+    .enablePositionalOptions()
+    .addHelpText("after", "\nExamples:\n  $ muster serve\n  $ muster ls payments\n  $ muster watch --all\n  $ muster register web --address 127.0.0.1:8080\n")
+    .configureOutput({ outputError: (text, write) => write(`muster: ${withPlacementHint(text.replace(/^error: /, ""))}`) })
+    .exitOverride();
+  for (const command of [serveCommand(hooks.servingWarm), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), drainCommand(), undrainCommand(), statusCommand(), releaseExpiryHoldCommand(), backupCommand(), restoreCommand(), repairCommand()]) {
+    program.addCommand(command.configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) }).exitOverride());
+  }
+  return program;
+}
 
 /**
  * An option the program does not know came before the command (`muster
@@ -34,10 +50,6 @@ const program = new Command("muster")
  */
 function withPlacementHint(message: string): string {
   return message.startsWith("unknown option") ? message.replace(/\n?$/, "; options go after the command, as in `muster ls --registry URL`\n") : message;
-}
-
-for (const command of [serveCommand(), lsCommand(), servicesCommand(), watchCommand(), registerCommand(), deregisterCommand(), drainCommand(), undrainCommand(), statusCommand(), releaseExpiryHoldCommand(), backupCommand(), restoreCommand(), repairCommand()]) {
-  program.addCommand(command.configureOutput({ outputError: (text, write) => write(`muster: ${text.replace(/^error: /, "")}`) }).exitOverride());
 }
 
 function debugging(): boolean {
@@ -50,14 +62,14 @@ function debugging(): boolean {
  * with its status. The executable (`bin.ts`) calls it once it has loaded the
  * bundle.
  */
-export async function runCli(): Promise<never> {
+export async function runCli(hooks: CliHooks = {}): Promise<never> {
   // A reader that stops early (`muster ls | head -1`) has all it wanted: end quietly, not with a stack trace.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code !== "EPIPE") throw error;
     process.exit(0);
   });
   try {
-    await program.parseAsync();
+    await createProgram(hooks).parseAsync();
     process.exit(0);
   } catch (error) {
     if (error instanceof CommanderError) process.exit(error.exitCode);

@@ -47,6 +47,13 @@ export class DualProtocolServer {
   /** Open requests per HTTP/1.1 connection, to tell idle keep-alive ones apart. */
   private readonly h1Requests = new Map<Socket, number>();
   private stopping = false;
+  private markAnswered: (() => void) | undefined;
+  /**
+   * Settles once the first request of either HTTP version has been answered
+   * (its stream or response closed); never, if none comes. Only the first
+   * exchange is watched, so calls after it cost nothing.
+   */
+  readonly firstAnswered = new Promise<void>((resolve) => (this.markAnswered = resolve));
 
   constructor(
     handler: DualHandler,
@@ -60,6 +67,7 @@ export class DualProtocolServer {
       const socket = request.socket;
       this.h1Requests.set(socket, (this.h1Requests.get(socket) ?? 0) + 1);
       response.on("close", () => {
+        this.answered();
         const open = (this.h1Requests.get(socket) ?? 1) - 1;
         this.h1Requests.set(socket, open);
         if (open === 0 && this.stopping) socket.destroy();
@@ -69,6 +77,7 @@ export class DualProtocolServer {
     const compat = http2.createServer({}, handler);
     this.h2 = http2.createServer({ settings: { maxConcurrentStreams: maxStreamsPerConnection } });
     this.h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+      if (this.markAnswered !== undefined) stream.once("close", () => this.answered());
       if (!fastPath(stream, headers)) compat.emit("stream", stream, headers, flags, rawHeaders);
     });
     this.h2.on("session", (session) => {
@@ -85,6 +94,11 @@ export class DualProtocolServer {
             .createServer({ noDelay: true, ...secureContextOf(credentials), requestCert: credentials.clientCa !== undefined, rejectUnauthorized: false, ALPNProtocols: ["h2", "http/1.1"], handshakeTimeout: peerCheck.firstBytesMs }, (socket) => this.routeSecure(socket))
             // A client that fails its handshake (plain HTTP, an untrusted certificate) is its own problem; its socket is already destroyed.
             .on("tlsClientError", () => undefined);
+  }
+
+  private answered(): void {
+    this.markAnswered?.();
+    this.markAnswered = undefined;
   }
 
   /** A new certificate and key for the TLS connections that come from now on; open ones keep theirs. */

@@ -135,5 +135,5 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
     }
     return { streamsEnded: update.accessTokens !== undefined && access !== undefined ? access.replace(update.accessTokens) : 0 };
   };
-  return { url, port, dnsPort: dns?.port, registry, close: () => (closing ??= close()), reload };
+  return { url, port, dnsPort: dns?.port, registry, firstAnswered: server.firstAnswered, close: () => (closing ??= close()), reload };
 }

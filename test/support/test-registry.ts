@@ -41,6 +41,10 @@ export class TestRegistry {
     return this.running.dnsPort;
   }
 
+  get firstAnswered(): Promise<void> {
+    return this.running.firstAnswered;
+  }
+
   get registry(): RunningRegistry["registry"] {
     return this.running.registry;
   }

@@ -9,6 +9,7 @@ import { CliError, readSettingFile } from "../cli-error.js";
 import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
 import { capYoungGeneration } from "../young-generation-cap.js";
 import { followingLoadPays, followLoadWithMemory } from "../memory-follows-load.js";
+import { afterFirstAnswer } from "../first-answer.js";
 import type { RegistryClientOptions } from "../../client/registry-client.js";
 import { LeaderLink } from "../leader-link.js";
 import { logLevels, resolveServeConfig, settingsFromEnv, settingsFromFile, type LogLevel, type ServeConfig } from "../serve-config.js";
@@ -35,8 +36,13 @@ interface ServeFlags {
   config?: string;
 }
 
-/** `muster serve`: runs the registry; what `npm start` runs. */
-export function serveCommand(): Command {
+/**
+ * `muster serve`: runs the registry; what `npm start` runs. `servingWarm`
+ * is called once the registry has answered its first call and before any
+ * V8 flag is changed (the executable keeps its code cache then; default
+ * nothing).
+ */
+export function serveCommand(servingWarm?: () => void): Command {
   return new Command("serve")
     .description("run the registry (flags beat MUSTER_* environment variables, which beat the config file)")
     .option("--addr <host:port>", "where to listen (MUSTER_ADDR; default 127.0.0.1:6878)")
@@ -70,9 +76,7 @@ export function serveCommand(): Command {
         throw error;
       });
       link?.start(running.registry);
-      keepShortLivedObjectsYoung();
-      const stopSizingHeap = config.youngGenerationMiB > 0 ? sizeHeapToLoad(config.youngGenerationMiB * 1024 * 1024) : () => undefined;
-      const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger) : () => undefined;
+      const stopTuning = afterFirstAnswer(running.firstAnswered, () => tuneV8(config, logger), { onFirstAnswer: servingWarm });
       // Only with something to reload: otherwise SIGHUP keeps its usual meaning (the terminal went away, stop).
       const reloadOnHangup = config.tls !== undefined || config.accessTokensFile !== undefined;
       const reloadFiles = () => reloadCredentials(running, config, logger);
@@ -81,8 +85,7 @@ export function serveCommand(): Command {
         const stop = (signal: NodeJS.Signals) => {
           logger.info({ signal }, "shutting down");
           process.off("SIGHUP", reloadFiles);
-          stopReleasing();
-          stopSizingHeap();
+          stopTuning();
           setTimeout(() => {
             logger.error(`shutdown took longer than ${shutdownDeadlineMs / 1000}s; exiting anyway`);
             process.exit(1);
@@ -141,6 +144,21 @@ function readAccessTokens(path: string | undefined): AccessTokens | undefined {
   }
 }
 
+/**
+ * Sizes V8's heap to the load, keeps short-lived objects young and releases
+ * memory when idle, as `config` asks. Each changes V8's flags. Returns the
+ * function that stops them.
+ */
+function tuneV8(config: ServeConfig, logger: Logger): () => void {
+  keepShortLivedObjectsYoung();
+  const stopSizingHeap = config.youngGenerationMiB > 0 ? sizeHeapToLoad(config.youngGenerationMiB * 1024 * 1024) : () => undefined;
+  const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger) : () => undefined;
+  return () => {
+    stopReleasing();
+    stopSizingHeap();
+  };
+}
+
 /** Caps the young generation at `busyYoungBytes`, and where that pays holds both generations smaller while the load is light. */
 function sizeHeapToLoad(busyYoungBytes: number): () => void {
   const cap = capYoungGeneration(busyYoungBytes);
@@ -160,9 +178,10 @@ function sizeHeapToLoad(busyYoungBytes: number): () => void {
  * 1.3 MB instead of 0.25 MB. After 10,000 registrations, Discover p99 at
  * 2,000 req/s went from 6.7-24 ms to 3.0-3.2 ms, with no throughput lost
  * (BENCHMARKS.md, "Garbage collection"). V8 reads the flag at each
- * collection, so it takes effect now; it is set only once the server is up
- * because changing V8's flags makes Node compile the built-in modules it
- * loads afterwards without their code cache (about 20 ms of start-up).
+ * collection, so it takes effect now; it waits for the server's first
+ * answer (`afterFirstAnswer`) because changing V8's flags makes Node compile
+ * the built-in modules it loads afterwards without their code cache (about
+ * 20 ms of start-up), and makes V8 reject a code cache of ours made after it.
  */
 function keepShortLivedObjectsYoung(): void {
   v8.setFlagsFromString("--no-allocation-site-pretenuring");
