@@ -1,7 +1,7 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
-import { releaseMemoryWhenIdle } from "../src/cli/idle-memory-release.js";
+import { currentHeapBytes, releaseMemoryWhenIdle } from "../src/cli/idle-memory-release.js";
 import { IdleReleasePolicy, type IdleAction } from "../src/cli/idle-release-policy.js";
 import { grpcClient } from "./support/clients.js";
 import { MusterProcess } from "./support/registry-process.js";
@@ -132,6 +132,23 @@ describe("releaseMemoryWhenIdle", () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(burst.length).toBe(300_000);
       burst = undefined;
+      await vi.waitFor(() => expect(lines.some((line) => line.includes("quiet: collected garbage"))).toBe(true), { timeout: 15_000, interval: 250 });
+    } finally {
+      stop();
+    }
+  }, 20_000);
+});
+
+describe("releaseMemoryWhenIdle, started after the burst", () => {
+  it("counts the heap's growth from the size it is given, as serve does when it starts tuning at its first answer", async () => {
+    const lines: string[] = [];
+    const before = currentHeapBytes();
+    let burst: { n: number; name: string }[] | undefined = Array.from({ length: 300_000 }, (_, n) => ({ n, name: `instance-${n}` }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(burst.length).toBe(300_000);
+    burst = undefined;
+    const stop = releaseMemoryWhenIdle(1_000, pino({ level: "debug" }, { write: (line: string) => lines.push(line) }), before);
+    try {
       await vi.waitFor(() => expect(lines.some((line) => line.includes("quiet: collected garbage"))).toBe(true), { timeout: 15_000, interval: 250 });
     } finally {
       stop();

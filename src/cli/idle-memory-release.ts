@@ -46,6 +46,11 @@ function exposeCollector(): Collector | undefined {
   return { collect, prepare: () => gc({ type: "minor" }) };
 }
 
+/** The heap V8 holds from the system (committed), in bytes. */
+export function currentHeapBytes(): number {
+  return v8.getHeapStatistics().total_heap_size;
+}
+
 /** How often the process looks at itself. */
 const lookEveryMs = 1_000;
 
@@ -57,13 +62,14 @@ const lookEveryMs = 1_000;
  * so a `quietMs` under 5,000 frees less there. Each full collection pauses
  * the process (with 10,000 instances: 20-50 ms on Node 20, two or three to
  * a release, and one of 70-150 ms on Node 22 and 24; with 100,000: seven of
- * 120-200 ms, or one of 400 ms) and is logged at debug level. Returns the
- * function that stops looking.
+ * 120-200 ms, or one of 400 ms) and is logged at debug level.
+ * `initialHeapBytes` is the heap growth counts from (default: the heap now);
+ * pass the heap as serving started when this starts later, since agents
+ * re-registering right after a restart can be done by then, and a heap
+ * measured after them would never have grown. Returns the function that
+ * stops looking.
  */
-export function releaseMemoryWhenIdle(quietMs: number, logger: Logger): () => void {
-  const heapBytes = () => v8.getHeapStatistics().total_heap_size;
-  // Measured now: agents re-registering right after a restart can be done before the first look, and a heap measured after them would never have grown.
-  const initialHeapBytes = heapBytes();
+export function releaseMemoryWhenIdle(quietMs: number, logger: Logger, initialHeapBytes = currentHeapBytes()): () => void {
   // Exposing the collector makes a V8 context (a few ms), so not on the way to the first answer.
   let stop = () => clearTimeout(start);
   const start = setTimeout(() => {
@@ -75,14 +81,14 @@ export function releaseMemoryWhenIdle(quietMs: number, logger: Logger): () => vo
     const { collect, prepare } = collector;
     const policy = new IdleReleasePolicy({ quietLooks: Math.max(1, Math.round(quietMs / lookEveryMs)), initialHeapBytes, thorough: prepare === undefined });
     stop = lookAtLoad(lookEveryMs, (utilization) => {
-      const before = heapBytes();
+      const before = currentHeapBytes();
       const action = policy.next({ utilization, heapBytes: before });
       if (action === "prepare") prepare?.();
       if (action === "collect") {
         const started = performance.now();
         collect();
         const mib = (bytes: number) => Math.round(bytes / 1024 / 1024);
-        logger.debug({ heapMiB: mib(before), afterMiB: mib(heapBytes()), pauseMs: Math.round(performance.now() - started) }, "quiet: collected garbage to hand memory back");
+        logger.debug({ heapMiB: mib(before), afterMiB: mib(currentHeapBytes()), pauseMs: Math.round(performance.now() - started) }, "quiet: collected garbage to hand memory back");
       }
     });
   }, lookEveryMs).unref();

@@ -6,7 +6,7 @@ import { parseAccessTokens, type AccessTokens } from "../../server/access-tokens
 import { ListenError, startRegistryServer, type RunningRegistry, type TlsCredentials } from "../../server/registry-server.js";
 import { StoreError } from "../../store/store-error.js";
 import { CliError, readSettingFile } from "../cli-error.js";
-import { releaseMemoryWhenIdle } from "../idle-memory-release.js";
+import { currentHeapBytes, releaseMemoryWhenIdle } from "../idle-memory-release.js";
 import { capYoungGeneration } from "../young-generation-cap.js";
 import { followingLoadPays, followLoadWithMemory } from "../memory-follows-load.js";
 import { afterFirstAnswer } from "../first-answer.js";
@@ -76,7 +76,8 @@ export function serveCommand(servingWarm?: () => void): Command {
         throw error;
       });
       link?.start(running.registry);
-      const stopTuning = afterFirstAnswer(running.firstAnswered, () => tuneV8(config, logger), { onFirstAnswer: servingWarm });
+      const servingHeapBytes = currentHeapBytes();
+      const stopTuning = afterFirstAnswer(running.firstAnswered, () => tuneV8(config, logger, servingHeapBytes), { onFirstAnswer: servingWarm });
       // Only with something to reload: otherwise SIGHUP keeps its usual meaning (the terminal went away, stop).
       const reloadOnHangup = config.tls !== undefined || config.accessTokensFile !== undefined;
       const reloadFiles = () => reloadCredentials(running, config, logger);
@@ -146,13 +147,13 @@ function readAccessTokens(path: string | undefined): AccessTokens | undefined {
 
 /**
  * Sizes V8's heap to the load, keeps short-lived objects young and releases
- * memory when idle, as `config` asks. Each changes V8's flags. Returns the
- * function that stops them.
+ * memory when idle (counting growth from `servingHeapBytes`), as `config`
+ * asks. Each changes V8's flags. Returns the function that stops them.
  */
-function tuneV8(config: ServeConfig, logger: Logger): () => void {
+function tuneV8(config: ServeConfig, logger: Logger, servingHeapBytes: number): () => void {
   keepShortLivedObjectsYoung();
   const stopSizingHeap = config.youngGenerationMiB > 0 ? sizeHeapToLoad(config.youngGenerationMiB * 1024 * 1024) : () => undefined;
-  const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger) : () => undefined;
+  const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger, servingHeapBytes) : () => undefined;
   return () => {
     stopReleasing();
     stopSizingHeap();
