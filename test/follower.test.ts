@@ -382,7 +382,9 @@ describe("a follower (muster serve --follow)", () => {
     await original.register({ instance: instance("lost") });
     const promoted = await TestRegistry.start({ dataDir: middleDir, port: Number(new URL(middle.server.url).port) });
     await promoted.client().register({ instance: instance("kept") });
-    const promotedHistory = (await promoted.client().status({})).history;
+    const promotedStatus = await promoted.client().status({});
+    const promotedHistory = promotedStatus.history;
+    expect(promotedStatus.historyForks.map((fork) => [fork.history, fork.revision])).toEqual([[leaderHistory, sharedAt]]);
     // The end of the chain resumes from it without a snapshot, and counts in its history from then on.
     await expect.poll(async () => (await end.server.client().status({})).history, { timeout: 15_000 }).toBe(promotedHistory);
     await expectSameState(end.server.client(), promoted.client());
@@ -393,13 +395,22 @@ describe("a follower (muster serve --follow)", () => {
     // Promoted in turn, the end of the chain resumes a watcher of the first leader from before the split: two forks back.
     await end.link.stop();
     await end.server.stop();
-    const twice = (await TestRegistry.start({ dataDir: end.server.dataDir })).client();
+    const twiceServer = await TestRegistry.start({ dataDir: end.server.dataDir });
+    const twice = twiceServer.client();
+    const twiceUrl = twiceServer.url;
     const resumed = new WatchReader(twice.watch({ ...everything, sinceRevision: sharedAt, history: leaderHistory }));
     const first = await resumed.nextWithEvents();
     expect([first.snapshot, eventsOf([first])]).toEqual([false, [["REGISTERED", "kept", sharedAt + 1n, false]]]);
     const fromPromoted = await new WatchReader(twice.watch({ ...everything, sinceRevision: sharedAt + 1n, history: promotedHistory })).next();
     expect([fromPromoted.snapshot, fromPromoted.revision]).toEqual([false, sharedAt + 1n]);
-    expect((await twice.status({})).history).not.toBe(promotedHistory);
+    const twiceStatus = await twice.status({});
+    expect(twiceStatus.history).not.toBe(promotedHistory);
+    expect(twiceStatus.historyForks.map((fork) => [fork.history, fork.revision])).toEqual([
+      [promotedHistory, sharedAt + 1n],
+      [leaderHistory, sharedAt],
+    ]);
+    const shown = await MusterProcess.run(["status", "--registry", twiceUrl]);
+    expect(shown.stdout).toContain(`revision   ${sharedAt + 1n} (history ${twiceStatus.history}, branched from ${promotedHistory} at ${sharedAt + 1n}, which branched from ${leaderHistory} at ${sharedAt})`);
   });
 
   it("follows a leader that requires client certificates with --follow-ca, --follow-cert and --follow-key, and sends writes there under that certificate", async () => {

@@ -2,7 +2,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { eventTypes, isRemoval, type EventType, type RegistryEvent } from "./event.js";
 import { EventLog } from "./event-log.js";
 import { compileFilter, type Filter, type FilterSpec } from "./filter.js";
-import { branchedHistory, continuesHistory, leadersHistory, type History } from "./history.js";
+import { branchedHistory, continuesHistory, leadersHistory, type Fork, type History } from "./history.js";
 import { instanceKey, makeRecord, parseInstanceKey, sameSpec, updateRecord, type Drain, type Health, type InstanceRecord } from "./instance.js";
 import { compareText, InstanceIndex } from "./instance-index.js";
 import { defaultLivenessPolicy, validateInstanceSpec, type InstanceInput, type LivenessPolicy } from "./instance-spec.js";
@@ -329,6 +329,11 @@ export class Registry {
   /** The id of the history the revisions count in (see history.ts): a follower's is its leader's. */
   get history(): string {
     return this.currentHistory.id;
+  }
+
+  /** The histories the current one branched from, newest first, with the last revision each shares with it. */
+  get historyForks(): readonly Fork[] {
+    return this.currentHistory.ancestors;
   }
 
   /** Counts every instance by health: O(instances), meant for status calls, not hot paths. */

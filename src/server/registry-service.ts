@@ -85,6 +85,7 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
         uptime: durationFromMs(Math.round(performance.now() - uptimeOrigin)),
         revision: BigInt(stats.revision),
         history: registry.history,
+        historyForks: registry.historyForks.map((fork) => ({ history: fork.id, revision: BigInt(fork.revision) })),
         services: stats.services,
         instances: stats.instances,
         healthy: stats.byHealth.healthy,

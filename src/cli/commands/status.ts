@@ -23,7 +23,7 @@ export function statusCommand(): Command {
         ["version", status.version],
         ...(status.following === undefined ? [] : [["leader", leaderLine(colors, status.following, status.revision)] as [string, string]]),
         ["uptime", uptime],
-        ["revision", `${status.revision} (history ${status.history})`],
+        ["revision", `${status.revision} (${historyLine(status)})`],
         ["services", String(status.services)],
         ["instances", `${status.instances} (${colors.green(`${status.healthy} healthy`)}, ${colors.yellow(`${status.degraded} degraded`)}, ${colors.red(`${status.unhealthy} unhealthy`)}; ${status.drained} drained)`],
         ["watchers", String(status.watchers)],
@@ -34,6 +34,11 @@ export function statusCommand(): Command {
       ];
       print(lines.map(([key, value]) => `${key.padEnd(10)} ${value}`).join("\n"));
     });
+}
+
+/** The history and, newest first, the ones it branched from: "history X, branched from Y at 42, which branched from Z at 7". */
+function historyLine(status: StatusResponse): string {
+  return [`history ${status.history}`, ...status.historyForks.map((fork, i) => `${i === 0 ? "branched" : "which branched"} from ${fork.history} at ${fork.revision}`)].join(", ");
 }
 
 function leaderLine(colors: Colors, following: Following, copied: bigint): string {
