@@ -154,8 +154,11 @@ describe("durability", () => {
     // The two go on apart, counting other changes under revision 2.
     await original.register({ instance: instance("2") });
     await copy.register({ instance: instance("3") });
-    const copyHistory = (await copy.status({})).history;
-    expect([(await original.status({})).history, copyHistory === history]).toEqual([history, false]);
+    const copyStatus = await copy.status({});
+    const copyHistory = copyStatus.history;
+    const originalStatus = await original.status({});
+    expect([originalStatus.history, copyHistory === history]).toEqual([history, false]);
+    expect([originalStatus.historyForks, copyStatus.historyForks.map((fork) => [fork.history, fork.revision])]).toEqual([[], [[history, 1n]]]);
     // The copy said so as it opened (the log's warning); the original did not.
     expect(branches).toEqual([{ why: "copied", revision: 1, from: history, to: copyHistory }]);
     // A watcher of the original that saw its revision 2 gets a snapshot from the copy; one from before the copy resumes there.
