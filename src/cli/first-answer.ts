@@ -1,5 +1,5 @@
 /** How long a server waits for its first answered call before it starts what waits for one regardless. */
-export const defaultFirstAnswerWaitMs = 5_000;
+const defaultFirstAnswerWaitMs = 5_000;
 
 /**
  * Starts `start` once the server has answered its first call (calling
