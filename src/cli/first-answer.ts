@@ -3,8 +3,8 @@ const defaultFirstAnswerWaitMs = 5_000;
 
 /**
  * Starts `start` once the server has answered its first call (calling
- * `onFirstAnswer` just before), or after `waitMs` without one, whichever
- * comes first. `serve` starts its V8 tuning this way: V8 rejects a code cache
+ * `onFirstAnswer` just before), or after `waitMs` (default 5,000) without
+ * one, whichever comes first. `serve` starts its V8 tuning this way: V8 rejects a code cache
  * made under other flags than a fresh start has, so the executable's cache
  * of the serving path (`onFirstAnswer`) must be made before any flag
  * changes, and the tuning matters only under load, which starts with a call.
