@@ -1,5 +1,4 @@
-import { execFile, spawn } from "node:child_process";
-import { once } from "node:events";
+import { execFile } from "node:child_process";
 import { copyFile, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,7 +6,7 @@ import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { musterVersion } from "../src/version.js";
-import { musterBin } from "./support/registry-process.js";
+import { musterBin, MusterProcess } from "./support/registry-process.js";
 import { tempDataDir } from "./support/test-registry.js";
 
 const run = promisify(execFile);
@@ -35,20 +34,9 @@ async function muster(folder: string, ...args: string[]): Promise<string> {
 
 /** `muster serve` from `folder` on a fresh data directory: answers one call, then stops with SIGINT and is waited for. */
 async function serveOneCall(folder: string): Promise<void> {
-  const child = spawn(process.execPath, [join(folder, "muster.cjs"), "serve"], { env: { ...process.env, MUSTER_ADDR: "127.0.0.1:0", MUSTER_DATA_DIR: await tempDataDir() }, stdio: ["ignore", "pipe", "inherit"] });
-  const exited = once(child, "exit");
-  let output = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      output += chunk;
-      const found = /"url":"([^"]+)"/.exec(output);
-      if (found?.[1] !== undefined) resolve(found[1]);
-    });
-    child.once("exit", () => reject(new Error(`serve exited before serving: ${output}`)));
-  });
-  await createRegistryClient({ baseUrl: url }).status({});
-  child.kill("SIGINT");
-  await exited;
+  const server = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir() }, [], [], join(folder, "muster.cjs"));
+  await createRegistryClient({ baseUrl: await server.ready() }).status({});
+  await server.kill("SIGINT");
 }
 
 /** What the cache's first line says it holds. */

@@ -33,9 +33,9 @@ export class MusterProcess {
     });
   }
 
-  /** Runs `muster args`, through `launcher` when given (a command that execs the rest, such as `prlimit --fsize=N`). */
-  static spawn(args: readonly string[], env: Record<string, string> = {}, launcher: readonly string[] = []): MusterProcess {
-    const [command = process.execPath, ...rest] = [...launcher, process.execPath, musterBin, ...args];
+  /** Runs `muster args`, through `launcher` when given (a command that execs the rest, such as `prlimit --fsize=N`), from `bin` (default the build's). */
+  static spawn(args: readonly string[], env: Record<string, string> = {}, launcher: readonly string[] = [], bin = musterBin): MusterProcess {
+    const [command = process.execPath, ...rest] = [...launcher, process.execPath, bin, ...args];
     const child = spawn(command, rest, {
       env: { ...process.env, NO_COLOR: "1", ...env },
       stdio: ["ignore", "pipe", "pipe"],
@@ -44,8 +44,8 @@ export class MusterProcess {
   }
 
   /** `muster serve`; MUSTER_ADDR defaults to a free port on 127.0.0.1. */
-  static serve(env: Record<string, string>, args: readonly string[] = [], launcher: readonly string[] = []): MusterProcess {
-    return MusterProcess.spawn(["serve", ...args], { MUSTER_ADDR: "127.0.0.1:0", ...env }, launcher);
+  static serve(env: Record<string, string>, args: readonly string[] = [], launcher: readonly string[] = [], bin = musterBin): MusterProcess {
+    return MusterProcess.spawn(["serve", ...args], { MUSTER_ADDR: "127.0.0.1:0", ...env }, launcher, bin);
   }
 
   /** Runs a command to the end. */
