@@ -25,6 +25,8 @@ export interface Load {
   /** Paces each connection (h2load --rps); default: as fast as answers come. */
   readonly requestsPerSecondPerConnection?: number;
   readonly seconds: number;
+  /** Request headers besides gRPC's own, such as a deadline (grpc-timeout); default none. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 const warmUpSeconds = 1;
@@ -48,6 +50,7 @@ export async function runH2load(load: Load): Promise<LoadResult> {
       "-d", join(dir, "body"),
       ...(load.requestsPerSecondPerConnection === undefined ? [] : ["--rps", String(load.requestsPerSecondPerConnection)]),
       "-H", "content-type: application/grpc", "-H", "te: trailers",
+      ...Object.entries(load.headers ?? {}).flatMap(([name, value]) => ["-H", `${name}: ${value}`]),
       "--log-file", join(dir, "log"),
       `${load.url}/${load.method}`,
     ], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });

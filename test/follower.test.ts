@@ -1,4 +1,5 @@
-import { create } from "@bufbuild/protobuf";
+import http2 from "node:http2";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { pino } from "pino";
@@ -7,12 +8,13 @@ import { LeaderLink } from "../src/cli/leader-link.js";
 import type { HistoryBranch } from "../src/domain/registry.js";
 import { createRegistryClient } from "../src/client/registry-client.js";
 import { instanceFromWire } from "../src/server/convert.js";
-import { EventType, HealthStatus, InstanceSchema, type Instance, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
+import { EventType, HealthStatus, InstanceSchema, RegisterRequestSchema, type Instance, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
 import { startBlackholeProxy, type BlackholeProxy } from "./support/blackhole-proxy.js";
 import { callError } from "./support/call-error.js";
 import type { RegistryClient } from "./support/clients.js";
 import { grpcJsClient } from "./support/grpc-js-client.js";
 import { freePort } from "./support/machine.js";
+import { grpcFrame, rawHttp2Post } from "./support/raw-http2.js";
 import { MusterProcess } from "./support/registry-process.js";
 import { tempDataDir, TestRegistry } from "./support/test-registry.js";
 import { tlsFiles, tlsPem } from "./support/tls-fixtures.js";
@@ -210,6 +212,21 @@ describe("a follower (muster serve --follow)", () => {
     expect(unreachable.code).toBe(Code.Unavailable);
     expect(unreachable.rawMessage.startsWith(`this follower could not send the write to its leader ${leader.url}: `)).toBe(true);
     expect((await copy.discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["bb"]);
+  });
+
+  it("ends a write that waits for its copy at the caller's grpc-timeout, with DEADLINE_EXCEEDED", async () => {
+    const leader = await TestRegistry.start();
+    const { server } = await startLaggingFollower(leader.url, 2_000);
+    const session = http2.connect(server.url);
+    onTestFinished(() => session.close());
+    const started = Date.now();
+    // Raw, so that no client-side timer answers first: the deadline is the server's to keep.
+    const request = grpcFrame(toBinary(RegisterRequestSchema, create(RegisterRequestSchema, { instance: instance("late") })));
+    const answer = await rawHttp2Post(session, "/muster.v1.RegistryService/Register", "application/grpc", request, { "grpc-timeout": "300m" });
+    expect([answer.grpcStatus, answer.grpcMessage]).toEqual([String(Code.DeadlineExceeded), "the operation timed out"]);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    // The leader took the write: a deadline leaves the caller not knowing, as gRPC means it to.
+    await expect.poll(async () => (await leader.client().discover({ service: "api" })).instances.map((found) => found.id)).toEqual(["late"]);
   });
 
   it("follows a follower: a chain copies at the leader's revisions, and a write at its end reaches the leader and comes back down", async () => {

@@ -4,7 +4,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DiscoverResponseSchema, HealthStatus, InstanceSchema, RegisterRequestSchema } from "../gen/muster/v1/registry_pb.js";
+import { DiscoverResponseSchema, HealthStatus, HeartbeatRequestSchema, InstanceSchema, RegisterRequestSchema } from "../gen/muster/v1/registry_pb.js";
 import { grpcFrame, rawHttp2Post } from "./support/raw-http2.js";
 import { TestRegistry } from "./support/test-registry.js";
 
@@ -82,6 +82,29 @@ describe("the gRPC fast path (binary gRPC without compression, served from raw H
     expect(error.code).toBe(Code.DeadlineExceeded);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     await expect.poll(() => server.registry.stats().watchers).toBe(0);
+  });
+
+  it("takes a deadline further off than a timer can hold as none, rather than ending the call at once", async () => {
+    const server = await TestRegistry.start();
+    await server.client().register({ instance: { ...valid, ttl: durationFromMs(60_000) } });
+    const session = http2.connect(server.url);
+    try {
+      // grpc-timeout allows 99,999,999 hours; a Node timer set past about 24.8 days fires after 1 ms.
+      const farOff = { "grpc-timeout": "99999999H" };
+      const beat = await rawHttp2Post(session, "/muster.v1.RegistryService/Heartbeat", "application/grpc", grpcFrame(toBinary(HeartbeatRequestSchema, create(HeartbeatRequestSchema, { service: valid.service, id: valid.id }))), farOff);
+      expect([beat.grpcStatus, beat.grpcMessage]).toEqual(["0", ""]);
+      const watch = session.request({ ":method": "POST", ":path": "/muster.v1.RegistryService/Watch", "content-type": "application/grpc", te: "trailers", ...farOff });
+      let ended: string | undefined;
+      watch.on("trailers", (trailers: http2.IncomingHttpHeaders) => (ended = `${String(trailers["grpc-status"])} ${String(trailers["grpc-message"])}`));
+      watch.on("data", () => undefined);
+      watch.end(grpcFrame(new Uint8Array()));
+      await expect.poll(() => server.registry.stats().watchers).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect([ended, server.registry.stats().watchers]).toEqual([undefined, 1]);
+      watch.close();
+    } finally {
+      session.close();
+    }
   });
 
   it("frees a watcher whose client cancels", async () => {

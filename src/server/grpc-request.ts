@@ -36,10 +36,19 @@ export function readRequest(stream: http2.ServerHttp2Stream, readMaxBytes: numbe
 
 const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
 
-/** grpc-timeout as milliseconds: undefined when absent, null when malformed (Connect answers those). */
+/** The longest delay a Node timer takes: a longer one fires after 1 ms instead. */
+const longestTimerMs = 2 ** 31 - 1;
+
+/**
+ * grpc-timeout as milliseconds: undefined when absent, null when malformed
+ * (Connect answers those). A deadline further off than a timer can hold
+ * (about 24.8 days; the header allows 11,000 years) is taken as none, since
+ * a timer set to it would end the call at once.
+ */
 export function parseTimeout(header: string | string[] | undefined): number | undefined | null {
   if (header === undefined) return undefined;
   const match = typeof header === "string" ? /^(\d{1,8})([HMSmun])$/.exec(header) : null;
   if (match === null) return null;
-  return Number(match[1]) * (timeoutUnits[match[2] as string] ?? Number.NaN);
+  const timeoutMs = Number(match[1]) * (timeoutUnits[match[2] as string] ?? Number.NaN);
+  return timeoutMs > longestTimerMs ? undefined : timeoutMs;
 }

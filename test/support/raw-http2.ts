@@ -12,11 +12,11 @@ export interface RawAnswer {
 /**
  * One POST over an HTTP/2 session with exactly the headers and bytes given,
  * for what well-behaved clients never send: garbage bodies, broken gRPC
- * frames, odd content types.
+ * frames, odd content types, deadlines no client library would set.
  */
-export function rawHttp2Post(session: http2.ClientHttp2Session, path: string, contentType: string, body: Uint8Array): Promise<RawAnswer> {
+export function rawHttp2Post(session: http2.ClientHttp2Session, path: string, contentType: string, body: Uint8Array, headers: http2.OutgoingHttpHeaders = {}): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
-    const stream = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers" });
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers", ...headers });
     const answer: RawAnswer = { status: "", grpcStatus: "", grpcMessage: "", body: Buffer.alloc(0) };
     const chunks: Buffer[] = [];
     const read = (headers: http2.IncomingHttpHeaders) => {
