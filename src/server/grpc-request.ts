@@ -37,7 +37,7 @@ export function readRequest(stream: http2.ServerHttp2Stream, readMaxBytes: numbe
 const timeoutUnits: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1_000, m: 1, u: 1e-3, n: 1e-6 };
 
 /** The longest delay a Node timer takes: a longer one fires after 1 ms instead. */
-const longestTimerMs = 2 ** 31 - 1;
+export const longestTimerMs = 2 ** 31 - 1;
 
 /**
  * grpc-timeout as milliseconds: undefined when absent, null when malformed

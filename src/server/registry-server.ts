@@ -29,6 +29,7 @@ import { uiLayer } from "./ui-endpoint.js";
 import { reflectionServices } from "./reflection-service.js";
 import { registryLogHooks } from "./registry-log-hooks.js";
 import { registryServiceImpl } from "./registry-service.js";
+import { farDeadlinesLayer } from "./far-deadlines.js";
 
 export type { RegistryServerOptions, ReloadOutcome, RunningRegistry } from "./registry-server-types.js";
 export type { TlsCredentials } from "./tls-credentials.js";
@@ -62,8 +63,8 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const registryImpl = registryServiceImpl(registry, { dataDir: options.dataDir, startedAt: Date.now(), following: options.following });
   const healthImpl = healthServiceImpl(registry);
   const reflection = reflectionServices([file_muster_v1_registry, file_grpc_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection]);
-  // What the port serves besides RPCs, each in front of the next: the dashboard, Prometheus' targets and metrics, then CORS around Connect.
-  const layers = [uiLayer(), prometheusTargetsLayer(registry, access), ...(metrics === undefined ? [] : [metricsLayer(metrics, access)]), corsLayer(options.cors ?? { allowedOrigins: [] })];
+  // What the port serves besides RPCs, each in front of the next: the dashboard, Prometheus' targets and metrics, then CORS and far-off deadlines around Connect.
+  const layers = [uiLayer(), prometheusTargetsLayer(registry, access), ...(metrics === undefined ? [] : [metricsLayer(metrics, access)]), corsLayer(options.cors ?? { allowedOrigins: [] }), farDeadlinesLayer];
   const server = new DualProtocolServer(
     layers.reduceRight<DualHandler>(
       (inner, layer) => layer(inner),

@@ -71,7 +71,7 @@ export function registryServiceImpl(registry: Registry, facts?: ServerFacts): Se
       const stream = registry.watch(filterFromWire(request), since, { history: request.history === "" ? undefined : request.history, heartbeats: request.includeHeartbeats });
       const stop = () => void stream.return();
       context.signal.addEventListener("abort", stop, { once: true });
-      return watchAnswers(stream, history, () => {
+      return watchAnswers(stream, history, context.signal, () => {
         context.signal.removeEventListener("abort", stop);
         stop();
       });

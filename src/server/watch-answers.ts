@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { ConnectError } from "@connectrpc/connect";
 import type { EventType as DomainEventType } from "../domain/event.js";
 import type { WatchBatch, WatchEvent } from "../domain/watch-stream.js";
 import { EventSchema, EventType, HealthStatus, InstanceHeartbeatSchema, WatchResponseSchema, type Event, type WatchResponse } from "../../gen/muster/v1/registry_pb.js";
@@ -57,12 +58,15 @@ function eventToWire(watchEvent: WatchEvent): Event {
  * A watch stream's batches as wire answers, each made when it is read and
  * each naming `history`, the registry's when the stream opened.
  * `release` runs once, when the stream ends, fails, or its reader stops.
+ * A stream ended by `signal` (the call's deadline, or its client leaving)
+ * ends with the signal's reason, not as if the watch were done: otherwise
+ * Connect answers a deadline with a clean end of stream.
  *
  * Not an async generator: a suspended generator keeps its last batch
  * referenced until the next one, and an idle watcher's last batch is often
  * its whole snapshot, held for as long as it stays connected.
  */
-export function watchAnswers(stream: AsyncIterator<WatchBatch>, history: string, release: () => void): AsyncIterableIterator<WatchResponse> {
+export function watchAnswers(stream: AsyncIterator<WatchBatch>, history: string, signal: AbortSignal, release: () => void): AsyncIterableIterator<WatchResponse> {
   let released = false;
   const releaseOnce = () => {
     if (!released) release();
@@ -74,6 +78,7 @@ export function watchAnswers(stream: AsyncIterator<WatchBatch>, history: string,
         const next = await stream.next();
         if (next.done === true) {
           releaseOnce();
+          if (signal.aborted) throw ConnectError.from(signal.reason);
           return { value: undefined, done: true };
         }
         return { value: watchBatchToWire(next.value, history), done: false };
