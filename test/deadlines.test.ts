@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { grpcFrame } from "./support/raw-http2.js";
 import { TestRegistry } from "./support/test-registry.js";
 
 /** What one Connect-protocol Watch over HTTP/1.1 (JSON) brought before it ended or `waitMs` passed. */
@@ -17,7 +18,8 @@ async function connectWatch(url: string, headers: Record<string, string>, waitMs
   const started = Date.now();
   const giveUp = new AbortController();
   const timer = setTimeout(() => giveUp.abort(), waitMs);
-  const request = Buffer.concat([Buffer.from([0, 0, 0, 0, 2]), Buffer.from("{}")]);
+  // Connect's streaming envelope is gRPC's five-byte frame.
+  const request = new Uint8Array(grpcFrame(Buffer.from("{}")));
   let messages = 0;
   let end: ConnectWatch["end"];
   let endedAfterMs: number | undefined;
