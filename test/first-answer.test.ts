@@ -1,3 +1,4 @@
+import http2 from "node:http2";
 import { describe, expect, it } from "vitest";
 import { afterFirstAnswer } from "../src/cli/first-answer.js";
 import { TestRegistry } from "./support/test-registry.js";
@@ -28,10 +29,30 @@ describe("a server's first answer", () => {
     await expect(Promise.race([server.firstAnswered.then(() => "answered"), sleep(5_000).then(() => "still waiting")])).resolves.toBe("answered");
   });
 
-  it("settles once an HTTP/1.1 request has been answered", async () => {
+  it("settles once an HTTP/1.1 call has been answered, and not for a dashboard page or an unknown path before it", async () => {
     const server = await TestRegistry.start();
     expect((await fetch(`${server.url}/ui`)).status).toBe(200);
+    expect((await fetch(`${server.url}/no/such/thing`)).status).toBe(404);
+    await sleep(50);
+    expect(await settled(server.firstAnswered)).toBe(false);
+    const answer = await fetch(`${server.url}/muster.v1.RegistryService/Status`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(answer.status).toBe(200);
     await expect(Promise.race([server.firstAnswered.then(() => "answered"), sleep(5_000).then(() => "still waiting")])).resolves.toBe("answered");
+  });
+
+  it("does not settle for a dashboard page over HTTP/2", async () => {
+    const server = await TestRegistry.start();
+    const session = http2.connect(server.url);
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const request = session.request({ ":path": "/ui" });
+      request.on("response", (headers) => resolve(headers[":status"]));
+      request.on("error", reject);
+      request.resume();
+    });
+    session.close();
+    expect(status).toBe(200);
+    await sleep(50);
+    expect(await settled(server.firstAnswered)).toBe(false);
   });
 });
 

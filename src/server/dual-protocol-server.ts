@@ -15,6 +15,13 @@ export type DualHandler = (
 
 const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
+/** `/package.Service/Method`, as every gRPC, gRPC-Web and Connect call is addressed (a Connect GET adds a query). */
+const callPath = /^\/\w+(\.\w+)+\/\w+(\?|$)/;
+
+function isCallPath(path: string | undefined): boolean {
+  return path !== undefined && callPath.test(path);
+}
+
 /**
  * Streams (calls, watches) one HTTP/2 connection may have open at once.
  * Node's own default is unlimited, so one client could open watches until
@@ -49,9 +56,11 @@ export class DualProtocolServer {
   private stopping = false;
   private markAnswered: (() => void) | undefined;
   /**
-   * Settles once the first request of either HTTP version has been answered
-   * (its stream or response closed); never, if none comes. Only the first
-   * exchange is watched, so calls after it cost nothing.
+   * Settles once the first call (a request for `/package.Service/Method`) of
+   * either HTTP version has been answered (its stream or response closed);
+   * never, if none comes. A dashboard page, metrics or an unknown path does
+   * not count, so that what runs first is a call's path (see `afterFirstAnswer`).
+   * Once it has settled, requests cost nothing more.
    */
   readonly firstAnswered = new Promise<void>((resolve) => (this.markAnswered = resolve));
 
@@ -67,7 +76,7 @@ export class DualProtocolServer {
       const socket = request.socket;
       this.h1Requests.set(socket, (this.h1Requests.get(socket) ?? 0) + 1);
       response.on("close", () => {
-        this.answered();
+        if (this.markAnswered !== undefined && isCallPath(request.url)) this.answered();
         const open = (this.h1Requests.get(socket) ?? 1) - 1;
         this.h1Requests.set(socket, open);
         if (open === 0 && this.stopping) socket.destroy();
@@ -77,7 +86,7 @@ export class DualProtocolServer {
     const compat = http2.createServer({}, handler);
     this.h2 = http2.createServer({ settings: { maxConcurrentStreams: maxStreamsPerConnection } });
     this.h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-      if (this.markAnswered !== undefined) stream.once("close", () => this.answered());
+      if (this.markAnswered !== undefined && isCallPath(headers[":path"])) stream.once("close", () => this.answered());
       if (!fastPath(stream, headers)) compat.emit("stream", stream, headers, flags, rawHeaders);
     });
     this.h2.on("session", (session) => {

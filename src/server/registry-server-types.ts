@@ -73,7 +73,7 @@ export interface RunningRegistry {
   /** The port DNS is answered on (UDP and TCP), when `dns` was asked for. */
   readonly dnsPort: number | undefined;
   readonly registry: Registry;
-  /** Settles once the registry has answered its first call, of any protocol; never, if none comes. */
+  /** Settles once the registry has answered its first call (a request for `/package.Service/Method`, not a dashboard page or metrics), of any protocol; never, if none comes. */
   readonly firstAnswered: Promise<void>;
   /** Ends streams with UNAVAILABLE, finishes writes, closes the database. */
   close(): Promise<void>;
