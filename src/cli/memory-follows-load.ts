@@ -10,15 +10,6 @@ const lightYoungBytes = 4 * 1024 * 1024;
 const lightOldGrowthPercent = 20;
 
 /**
- * Whether following the load pays on this V8. On V8 11 (Node 20), with
- * 10,000 instances and 100 watchers: 129-130 -> 102-104 MiB right after the
- * registrations, 110-111 -> 101-102 while they heartbeat. On V8 12 (Node 22)
- * the same limits changed nothing, and on V8 13 (Node 24) they left 3-5 MiB
- * more (BENCHMARKS.md, "Memory").
- */
-export const followingLoadPays = Number(process.versions.v8.split(".")[0]) < 12;
-
-/**
  * Sizes V8's heap to the load, second by second. Under a saturating load a
  * large young generation and V8's own old-generation growth are what
  * throughput needs: holding them small costs Register a quarter of its
@@ -31,7 +22,11 @@ export const followingLoadPays = Number(process.versions.v8.split(".")[0]) < 12;
  * gives both back to V8 (`busyYoungBytes` is the cap then). V8 reads both
  * flags at each collection, so a change takes effect at the next one. A
  * young generation that grew while busy stays grown until V8 or an idle
- * release shrinks it (BENCHMARKS.md, "Memory").
+ * release shrinks it. With 10,000 instances and 100 watchers, right after
+ * the registrations and then while they heartbeat: Node 20 129-130 -> 102-104
+ * and 110-111 -> 101-102 MiB; Node 22 154-157 -> 150-154 and 119-124 -> 110-112;
+ * Node 24 162-164 -> 125-135 and 133-135 -> 115-116 (BENCHMARKS.md, "Memory"
+ * and "Session 22").
  *
  * Returns the function that stops following and leaves the old generation's
  * growth to V8.

@@ -8,7 +8,7 @@ import { StoreError } from "../../store/store-error.js";
 import { CliError, readSettingFile } from "../cli-error.js";
 import { currentHeapBytes, releaseMemoryWhenIdle } from "../idle-memory-release.js";
 import { capYoungGeneration } from "../young-generation-cap.js";
-import { followingLoadPays, followLoadWithMemory } from "../memory-follows-load.js";
+import { followLoadWithMemory } from "../memory-follows-load.js";
 import { afterFirstAnswer } from "../first-answer.js";
 import type { RegistryClientOptions } from "../../client/registry-client.js";
 import { LeaderLink } from "../leader-link.js";
@@ -160,10 +160,10 @@ function tuneV8(config: ServeConfig, logger: Logger, servingHeapBytes: number): 
   };
 }
 
-/** Caps the young generation at `busyYoungBytes`, and where that pays holds both generations smaller while the load is light. */
+/** Caps the young generation at `busyYoungBytes`, and holds both generations smaller while the load is light. */
 function sizeHeapToLoad(busyYoungBytes: number): () => void {
   const cap = capYoungGeneration(busyYoungBytes);
-  const stopFollowing = followingLoadPays ? followLoadWithMemory(cap, busyYoungBytes) : () => undefined;
+  const stopFollowing = followLoadWithMemory(cap, busyYoungBytes);
   return () => {
     stopFollowing();
     cap.stop();
