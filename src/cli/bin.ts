@@ -27,7 +27,7 @@ type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: { expor
 /**
  * How far the process that made a cache had run: through the bundle's top
  * level, or through a served first call as well. The deeper cache also holds
- * the functions that answer calls, which saves `serve` about 5 ms more before
+ * the functions that answer calls, which saves `serve` about 8 ms more before
  * its first answer (BENCHMARKS.md, "Start-up").
  */
 type CacheDepth = "top-level" | "serving";
