@@ -20,6 +20,11 @@ export default tseslint.config(
     ...tseslint.configs.disableTypeChecked,
   },
   {
+    // Type-checked (`// @ts-check`, tsconfig's allowJs), so TypeScript, not this rule, knows Node's globals.
+    files: ["scripts/**/*.mjs"],
+    rules: { "no-undef": "off" },
+  },
+  {
     files: ["examples/**/*.mjs", "bench/**/*.mjs"],
     languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly" } },
   },

@@ -12,6 +12,7 @@ import { tempDataDir } from "./support/test-registry.js";
 const run = promisify(execFile);
 const dist = fileURLToPath(new URL("../dist/", import.meta.url));
 const cacheName = `main.cjs.${process.version}-${process.arch}.cache`;
+const warmScript = fileURLToPath(new URL("../scripts/warm-code-cache.mjs", import.meta.url));
 const copies: string[] = [];
 
 /**
@@ -81,6 +82,26 @@ describe("the executable's code cache", () => {
     expect(await muster(folder, "--version")).toBe(`${musterVersion}\n`);
     expect(await cacheInode(folder)).toBe(deepened);
     expect(await cacheDepth(folder)).toBe("serving");
+  });
+
+  it("is made serving-deep by the build's last step, whatever MUSTER_* settings the builder has, and kept by `serve`", async () => {
+    const folder = await copyOfExecutable();
+    // Settings that would stop `serve` (or turn a plain call away) if the warming start took them.
+    const { stderr } = await run(process.execPath, [warmScript, join(folder, "muster.cjs")], { env: { ...process.env, MUSTER_TLS_CERT: join(folder, "missing.pem"), MUSTER_ADDR: "256.0.0.1:1" } });
+    expect(stderr).toBe("");
+    expect(await cacheDepth(folder)).toBe("serving");
+    const warmed = await cacheInode(folder);
+
+    await serveOneCall(folder);
+    await run(process.execPath, [warmScript, join(folder, "muster.cjs")]);
+    expect(await cacheInode(folder)).toBe(warmed);
+  });
+
+  it("is left to the first start when the build cannot warm it, and the build goes on", async () => {
+    const folder = await copyOfExecutable();
+    await writeFile(join(folder, "main.cjs"), "process.exit(3);\n");
+    const { stderr } = await run(process.execPath, [warmScript, join(folder, "muster.cjs")]);
+    expect(stderr).toMatch(/^muster build: the code cache was not warmed \(muster serve exited before serving: .*\); the first start will warm it\n$/);
   });
 
   it("is replaced when damaged, and the executable still starts", async () => {

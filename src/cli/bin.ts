@@ -48,7 +48,9 @@ interface LoadedBundle {
  * and architecture has a cache file of its own, so switching between them
  * does not throw the others away. A missing, stale or damaged cache costs
  * one normal compile and is written anew, first at the top-level depth;
- * `keepServingCache` deepens it later. A folder that cannot be written (a
+ * `keepServingCache` deepens it later. The build's last step
+ * (`scripts/warm-code-cache.mjs`) serves one call so that the cache is
+ * already that deep for the first start. A folder that cannot be written (a
  * read-only install) only means no cache.
  */
 function loadWithCodeCache(file: string): LoadedBundle {
