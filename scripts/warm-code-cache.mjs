@@ -80,7 +80,10 @@ function statusCall(url) {
     const stream = session.request({ ":method": "POST", ":path": "/muster.v1.RegistryService/Status", "content-type": "application/grpc", te: "trailers" });
     stream.on("error", reject);
     stream.on("trailers", (/** @type {http2.IncomingHttpHeaders} */ trailers) => resolveStatus(String(trailers["grpc-status"])));
-    stream.on("close", () => session.close());
+    stream.on("close", () => {
+      session.close();
+      reject(new Error("the warming call ended without trailers"));
+    });
     stream.resume();
     stream.end(Buffer.alloc(5));
   });
