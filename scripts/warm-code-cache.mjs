@@ -13,7 +13,7 @@ import { dirname, join, resolve } from "node:path";
  * sends it one gRPC call (the path most clients take), waits for the cache
  * to say `depth:serving`, and stops it. Without this, the first start after
  * a build compiled the serving path and wrote the deeper cache itself:
- * 2.7x `node -e 0` instead of 2x (BENCHMARKS.md, "Start-up").
+ * 2.7x `node -e 0` instead of 2x (BENCHMARKS.md, "Session 23").
  *
  * A build must not fail for want of a warm cache: when any step fails (no
  * loopback, a folder that cannot be written), this says so on stderr and
