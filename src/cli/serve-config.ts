@@ -19,7 +19,7 @@ export interface ServeConfig {
   readonly massExpiryThreshold: number;
   /** Quiet seconds after which the process hands a burst's memory back; 0 never does. */
   readonly idleMemoryReleaseSeconds: number;
-  /** MiB V8's young generation may grow to while the registry is busy (default 32, V8's own limit on Node 20 and 22); 0 leaves its size to V8. */
+  /** MiB V8's young generation may grow to; 0 leaves its size to V8. */
   readonly youngGenerationMiB: number;
   /** Web pages (origins, or "*") that may call the registry from a browser; none by default. */
   readonly corsOrigins: readonly string[];
@@ -73,7 +73,7 @@ export interface ServeSettings {
   followKey?: string | undefined;
 }
 
-const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "32", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", maxStreamsPerConnection: String(defaultMaxStreamsPerConnection), accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0", dnsDomain: defaultDnsDomain, follow: "", followToken: "", followCa: "", followCert: "", followKey: "" };
+const defaults = { addr: "127.0.0.1:6878", dataDir: "muster-data", logLevel: "info", historyLimit: "10000", massExpiryThreshold: "0.5", idleMemoryReleaseSeconds: "5", youngGenerationMiB: "16", corsOrigins: "", tlsCert: "", tlsKey: "", tlsClientCa: "", peerCheckSeconds: "60", peerTimeoutSeconds: "20", firstBytesSeconds: "30", maxStreamsPerConnection: String(defaultMaxStreamsPerConnection), accessTokensFile: "", metrics: "off", dnsAddr: "", dnsTtlSeconds: "0", dnsDomain: defaultDnsDomain, follow: "", followToken: "", followCa: "", followCert: "", followKey: "" };
 const settingNames = Object.keys(defaults);
 const switches: Record<string, boolean | undefined> = { on: true, true: true, "1": true, off: false, false: false, "0": false };
 

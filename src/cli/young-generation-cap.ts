@@ -16,9 +16,7 @@ function youngGenerationBytes(): number | undefined {
  * its collections, up to 32 MiB on Node 20 and 22 and 128 MiB on Node 24, and
  * it stays that size under any steady load. With 10,000 instances
  * heartbeating 1,000 times a second that was 245-267 MiB resident on Node 24,
- * and 16 MiB brought it to 149-172 (BENCHMARKS.md, "Memory"). `muster
- * serve` caps it at 32 MiB while busy: at 16, a saturated Register spent
- * 10-17% more CPU a call on Node 20 (BENCHMARKS.md, "Session 24").
+ * and 16 MiB brought it to 149-172 (BENCHMARKS.md, "Memory").
  *
  * Node takes V8's own size limit (`--max-semi-space-size`) only on the
  * command line, and V8 reads it only when the heap is made. The growth
