@@ -87,19 +87,21 @@ it("measures the registry", async () => {
   const warmup = await startNoopGrpcServer();
   await createRegistryClient({ baseUrl: warmup.url }).heartbeat({ service: "s", id: "i" });
   warmup.stop();
-  // What the build does last: a code cache as deep as a served call makes it (scripts/warm-code-cache.mjs).
-  rmSync(join(musterBin, "..", `main.cjs.${process.version}-${process.arch}.cache`), { force: true });
-  spawnSync(process.execPath, ["scripts/warm-code-cache.mjs", musterBin], { stdio: "inherit" });
-  const first = await timeToFirstCall(await tempDataDir());
-  await first.server.kill("SIGINT");
-  // Start-up against a bare `node -e 0`: each round times the three back to back, so all of them see the machine as it is then.
+  // Start-up against a bare `node -e 0`: each round times the four back to back, so all of them see the machine as it is then.
   const bareStarts: number[] = [];
+  const firstStarts: number[] = [];
   const empty: number[] = [];
   const noopStarts: number[] = [];
   for (let i = 0; i < 11; i++) {
     const bareStarted = performance.now();
     spawnSync(process.execPath, ["-e", "0"]);
     bareStarts.push(performance.now() - bareStarted);
+    // What the build does last: a code cache as deep as a served call makes it (scripts/warm-code-cache.mjs).
+    rmSync(join(musterBin, "..", `main.cjs.${process.version}-${process.arch}.cache`), { force: true });
+    spawnSync(process.execPath, ["scripts/warm-code-cache.mjs", musterBin], { stdio: "inherit" });
+    const first = await timeToFirstCall(await tempDataDir());
+    firstStarts.push(first.ms);
+    await first.server.kill("SIGINT");
     const { ms, server } = await timeToFirstCall(await tempDataDir());
     empty.push(ms);
     await server.kill("SIGKILL");
@@ -111,7 +113,7 @@ it("measures the registry", async () => {
     noop.stop();
   }
   const bare = median(bareStarts);
-  record("start to first answered call, empty data dir, the first start after a build", `${first.ms.toFixed(0)} ms = ${(first.ms / bare).toFixed(2)}x node -e 0`);
+  record("start to first answered call, empty data dir, the first start after a build (median of 11)", `${median(firstStarts).toFixed(0)} ms = ${(median(firstStarts) / bare).toFixed(2)}x node -e 0`);
   record("start to first answered call, empty data dir, the starts after it (median of 11)", `${median(empty).toFixed(0)} ms = ${(median(empty) / bare).toFixed(2)}x node -e 0 (${bare.toFixed(0)} ms); the no-op grpc-js server: ${median(noopStarts).toFixed(0)} ms = ${(median(noopStarts) / bare).toFixed(2)}x`);
 
   // The yardstick.
