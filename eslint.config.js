@@ -21,7 +21,7 @@ export default tseslint.config(
   },
   {
     // Type-checked (`// @ts-check`, tsconfig's allowJs), so TypeScript, not this rule, knows Node's globals.
-    files: ["scripts/**/*.mjs"],
+    files: ["scripts/**/*.mjs", "src/**/*.mjs"],
     rules: { "no-undef": "off" },
   },
   {

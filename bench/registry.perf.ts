@@ -7,6 +7,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { expect, it } from "vitest";
 import { createRegistryClient, type RegistryClient } from "../src/client/registry-client.js";
+import { codeCacheFile } from "../src/cli/code-cache-file.mjs";
 import { LevelStore } from "../src/store/level-store.js";
 import { DiscoverRequestSchema, DiscoverResponseSchema, HeartbeatRequestSchema, RegisterRequestSchema, type WatchResponse } from "../gen/muster/v1/registry_pb.js";
 import { MusterProcess, musterBin } from "../test/support/registry-process.js";
@@ -97,7 +98,7 @@ it("measures the registry", async () => {
     spawnSync(process.execPath, ["-e", "0"]);
     bareStarts.push(performance.now() - bareStarted);
     // What the build does last: a code cache as deep as a served call makes it (scripts/warm-code-cache.mjs).
-    rmSync(join(musterBin, "..", `main.cjs.${process.version}-${process.arch}.cache`), { force: true });
+    rmSync(codeCacheFile(join(musterBin, "..", "main.cjs")), { force: true });
     spawnSync(process.execPath, ["scripts/warm-code-cache.mjs", musterBin], { stdio: "inherit" });
     const first = await timeToFirstCall(await tempDataDir());
     firstStarts.push(first.ms);

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { codeCacheFile, parseCodeCache } from "../src/cli/code-cache-file.mjs";
 
 /*
  * The build's last step: makes the executable's code cache as deep as a
@@ -24,15 +25,14 @@ import { dirname, join, resolve } from "node:path";
  */
 
 const executable = resolve(process.argv[2] ?? "dist/bin/muster.cjs");
-const cacheFile = join(dirname(executable), `main.cjs.${process.version}-${process.arch}.cache`);
+const cacheFile = codeCacheFile(join(dirname(executable), "main.cjs"));
 /** Long enough for a slow machine's start, which takes about 150 ms on the standard one. */
 const giveUpAfterMs = 20_000;
 
 /** What the cache's first line says it holds, or undefined without one. */
 function cacheDepth() {
   try {
-    const cache = readFileSync(cacheFile);
-    return /depth:(\S+)/.exec(cache.subarray(0, Math.max(cache.indexOf(10), 0)).toString("latin1"))?.[1];
+    return parseCodeCache(readFileSync(cacheFile))?.depth;
   } catch {
     return undefined;
   }

@@ -5,13 +5,13 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { createRegistryClient } from "../src/client/registry-client.js";
+import { codeCacheFile, parseCodeCache } from "../src/cli/code-cache-file.mjs";
 import { musterVersion } from "../src/version.js";
 import { musterBin, MusterProcess } from "./support/registry-process.js";
 import { tempDataDir } from "./support/test-registry.js";
 
 const run = promisify(execFile);
 const dist = fileURLToPath(new URL("../dist/", import.meta.url));
-const cacheName = `main.cjs.${process.version}-${process.arch}.cache`;
 const warmScript = fileURLToPath(new URL("../scripts/warm-code-cache.mjs", import.meta.url));
 const copies: string[] = [];
 
@@ -40,15 +40,19 @@ async function serveOneCall(folder: string): Promise<void> {
   await server.kill("SIGINT");
 }
 
+/** The cache file of the bundle in `folder`. */
+function cacheOf(folder: string): string {
+  return codeCacheFile(join(folder, "main.cjs"));
+}
+
 /** What the cache's first line says it holds. */
 async function cacheDepth(folder: string): Promise<string | undefined> {
-  const cache = await readFile(join(folder, cacheName));
-  return /depth:(\S+)/.exec(cache.subarray(0, cache.indexOf(10)).toString("latin1"))?.[1];
+  return parseCodeCache(await readFile(cacheOf(folder)))?.depth;
 }
 
 /** The inode changes whenever the cache is written anew (a rename), and only then. */
 async function cacheInode(folder: string): Promise<number> {
-  return (await stat(join(folder, cacheName))).ino;
+  return (await stat(cacheOf(folder))).ino;
 }
 
 afterEach(async () => {
@@ -60,7 +64,7 @@ describe("the executable's code cache", () => {
     const folder = await copyOfExecutable();
     expect(await muster(folder, "--version")).toBe(`${musterVersion}\n`);
     const written = await cacheInode(folder);
-    expect((await stat(join(folder, cacheName))).size).toBeGreaterThan(100_000);
+    expect((await stat(cacheOf(folder))).size).toBeGreaterThan(100_000);
 
     expect(await muster(folder, "--version")).toBe(`${musterVersion}\n`);
     expect(await cacheInode(folder)).toBe(written);
@@ -70,12 +74,12 @@ describe("the executable's code cache", () => {
     const folder = await copyOfExecutable();
     await muster(folder, "--version");
     expect(await cacheDepth(folder)).toBe("top-level");
-    const topLevelBytes = (await stat(join(folder, cacheName))).size;
+    const topLevelBytes = (await stat(cacheOf(folder))).size;
 
     await serveOneCall(folder);
     expect(await cacheDepth(folder)).toBe("serving");
     // It also holds the functions that answered the call.
-    expect((await stat(join(folder, cacheName))).size).toBeGreaterThan(topLevelBytes);
+    expect((await stat(cacheOf(folder))).size).toBeGreaterThan(topLevelBytes);
     const deepened = await cacheInode(folder);
 
     await serveOneCall(folder);
@@ -107,7 +111,7 @@ describe("the executable's code cache", () => {
   it("is replaced when damaged, and the executable still starts", async () => {
     const folder = await copyOfExecutable();
     await muster(folder, "--version");
-    const cacheFile = join(folder, cacheName);
+    const cacheFile = cacheOf(folder);
     // Keep the first line (which names the bundle it was made from) and spoil what V8 reads.
     const cache = await readFile(cacheFile);
     const body = cache.indexOf(10) + 1;

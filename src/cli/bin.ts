@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
+import { codeCacheFile, formatCodeCache, parseCodeCache, type CacheDepth } from "./code-cache-file.mjs";
 import type { CliHooks } from "./main.js";
 
 /*
@@ -24,14 +25,6 @@ interface Cli {
 
 type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
 
-/**
- * How far the process that made a cache had run: through the bundle's top
- * level, or through a served first call as well. The deeper cache also holds
- * the functions that answer calls, which saves `serve` about 8 ms more before
- * its first answer (BENCHMARKS.md, "Start-up").
- */
-type CacheDepth = "top-level" | "serving";
-
 /** A compiled bundle whose cache can still be made deeper. */
 interface LoadedBundle {
   readonly exports: unknown;
@@ -44,11 +37,10 @@ interface LoadedBundle {
  * beside it when that cache was made from this very file by this very Node.
  * V8 itself compares only the source's length, so the cache's first line
  * names the file's SHA-256 (under a millisecond; sizes and modification
- * times repeat: npm packs every file with the same date). Each Node version
- * and architecture has a cache file of its own, so switching between them
- * does not throw the others away. A missing, stale or damaged cache costs
- * one normal compile and is written anew, first at the top-level depth;
- * `keepServingCache` deepens it later. The build's last step
+ * times repeat: npm packs every file with the same date), and each Node
+ * version and architecture has a cache of its own (`code-cache-file.mjs`). A
+ * missing, stale or damaged cache costs one normal compile and is written
+ * anew, first at the top-level depth; `keepServingCache` deepens it later. The build's last step
  * (`scripts/warm-code-cache.mjs`) serves one call so that the cache is
  * already that deep for the first start. A folder that cannot be written (a
  * read-only install) only means no cache.
@@ -56,7 +48,7 @@ interface LoadedBundle {
 function loadWithCodeCache(file: string): LoadedBundle {
   const bytes = readFileSync(file);
   const source = bytes.toString("utf8");
-  const cacheFile = `${file}.${process.version}-${process.arch}.cache`;
+  const cacheFile = codeCacheFile(file);
   const identity = `muster code cache ${process.version} ${process.arch} sha256:${createHash("sha256").update(bytes).digest("hex")}`;
   const cache = readCache(cacheFile, identity);
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData: cache?.data });
@@ -84,17 +76,15 @@ function readCache(cacheFile: string, identity: string): { data: Buffer; depth: 
   } catch {
     return undefined;
   }
-  const lineEnd = contents.indexOf(10);
-  const [named, depth] = contents.subarray(0, Math.max(lineEnd, 0)).toString("latin1").split(" depth:");
-  if (named !== identity || (depth !== "top-level" && depth !== "serving")) return undefined;
-  return { data: contents.subarray(lineEnd + 1), depth };
+  const cache = parseCodeCache(contents);
+  return cache?.identity === identity ? cache : undefined;
 }
 
 /** Writes whole or not at all: a concurrent start reads either the old cache or the new one. */
 function writeCache(cacheFile: string, identity: string, depth: CacheDepth, data: Buffer): void {
   const partial = `${cacheFile}.${process.pid}`;
   try {
-    writeFileSync(partial, Buffer.concat([Buffer.from(`${identity} depth:${depth}\n`), data]));
+    writeFileSync(partial, formatCodeCache(identity, depth, data));
     renameSync(partial, cacheFile);
   } catch {
     rmSync(partial, { force: true });
