@@ -242,6 +242,7 @@ describe("muster CLI errors", () => {
     expect(stopped.stderr).toMatch(/^muster: cannot reach the registry at .+ \(connection refused\).+; resuming from revision 0 in \d+\.\ds$/m);
     expectOneLineError(await MusterProcess.run(["register", "a", "--address", "10.0.0.1:1", "--ttl", "soon"]), "'--ttl <duration>' argument 'soon' is invalid");
     expectOneLineError(await MusterProcess.run(["register", "a", "--address", "10.0.0.1:1", "--label", "novalue"]), "must be key=value");
+    expectOneLineError(await MusterProcess.run(["register", "a", "--address", "10.0.0.1:1", "--weight", "10001"]), "'--weight <n>' argument '10001' is invalid. must be a whole number from 0 to 10000");
     expectOneLineError(await MusterProcess.run(["register", "a"]), "required option '--address <host:port>' not specified");
     expectOneLineError(await MusterProcess.run(["watch", "--since", "yesterday"]), "must be a whole number");
     expectOneLineError(await MusterProcess.run(["ls", "-o", "yaml"]), "must be one of table, wide, json");

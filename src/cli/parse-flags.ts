@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "commander";
+import { limits } from "../domain/rules.js";
 
 /*
  * Flag parsers for commander: each throws InvalidArgumentError, which
@@ -21,8 +22,9 @@ export function parseWholeNumber(text: string): bigint {
   return BigInt(text);
 }
 
+/** An instance's weight, 0 to `limits.weight` (10,000), checked here so a typo fails before any call. */
 export function parseWeight(text: string): number {
-  if (!/^\d{1,5}$/.test(text)) throw new InvalidArgumentError("must be a whole number from 0 to 10000");
+  if (!/^\d{1,5}$/.test(text) || Number(text) > limits.weight) throw new InvalidArgumentError(`must be a whole number from 0 to ${limits.weight}`);
   return Number(text);
 }
 
