@@ -14,6 +14,7 @@ const callTimeoutMs = 5_000;
  */
 const failoverConnectTimeoutMs = 2_000;
 
+/** The flags every client command takes: which registry, and how to prove who is calling. */
 export interface RegistryFlags {
   readonly registry: string;
   readonly token?: string;
@@ -50,6 +51,11 @@ export async function callRegistry<T>(flags: RegistryFlags, call: (client: Regis
   }
 }
 
+/**
+ * A gRPC client for the registries the flags name, with their token and
+ * client certificate. With several registries, each gets 2 s to open a
+ * connection before the call moves on to the next.
+ */
 export function registryClient(flags: RegistryFlags): RegistryClient {
   if ((flags.tlsClientCert === undefined) !== (flags.tlsClientKey === undefined)) {
     throw new CliError("a client certificate needs its key: --tls-client-cert (MUSTER_TLS_CLIENT_CERT) and --tls-client-key (MUSTER_TLS_CLIENT_KEY) go together");
@@ -66,6 +72,7 @@ function registryUrls(flags: RegistryFlags): string[] {
   return urls;
 }
 
+/** The filter flags as commander parsed them (`withFilterFlags`); each one left out filters nothing. */
 export interface FilterFlags {
   readonly selector?: string;
   readonly tag?: string[];
@@ -90,6 +97,11 @@ export function withSelectionFlags(command: Command): Command {
     .option("--zone <zone>", "only instances in this zone");
 }
 
+/**
+ * The filter the flags (and an optional service) describe, in the shape
+ * Discover and Watch take. A flag left out filters nothing; without --all,
+ * UNHEALTHY and drained instances are left out, as the registry does.
+ */
 export function filterFrom(service: string | undefined, flags: FilterFlags): WatchFilter {
   return {
     service: service ?? "",

@@ -8,6 +8,7 @@ export function colorsFor(stream: NodeJS.WriteStream): ReturnType<typeof createC
   return createColors(forced || (stream.isTTY && process.env.NO_COLOR === undefined));
 }
 
+/** picocolors' functions, real or no-ops, as `colorsFor` chose them. */
 export type Colors = ReturnType<typeof createColors>;
 
 /** HEALTHY, DEGRADED, UNHEALTHY: the enum name without its prefix. */
@@ -15,6 +16,7 @@ export function healthName(health: HealthStatus): string {
   return health === HealthStatus.UNSPECIFIED ? "-" : HealthStatus[health];
 }
 
+/** `text` (default the health's name) in the health's colour: green, yellow or red; UNSPECIFIED stays plain. */
 export function paintHealth(colors: Colors, health: HealthStatus, text = healthName(health)): string {
   switch (health) {
     case HealthStatus.HEALTHY:

@@ -39,7 +39,9 @@ export interface ServeConfig {
   readonly follow: { readonly leader: string; readonly token: string | undefined; readonly caFile: string | undefined; readonly client: { readonly certFile: string; readonly keyFile: string } | undefined } | undefined;
 }
 
+/** The log levels pino knows, most verbose first; `silent` logs nothing. */
 export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+/** One of `logLevels`. */
 export type LogLevel = (typeof logLevels)[number];
 
 /** Settings as text, from one source; all optional. */

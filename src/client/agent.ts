@@ -15,6 +15,7 @@ import type { RegistryClient } from "./registry-client.js";
  */
 export type AgentState = "registering" | "registered" | "reconnecting" | "rejected" | "closed";
 
+/** What a RegistryAgent tells of each state it enters. */
 export interface AgentStateChange {
   readonly state: AgentState;
   /** The instance as last stored, once registered. */
@@ -23,6 +24,7 @@ export interface AgentStateChange {
   readonly error: ConnectError | undefined;
 }
 
+/** How a RegistryAgent heartbeats, retries and leaves; every field has a default. */
 export interface AgentOptions {
   /** Heartbeat every ttl times this. Default 1/3, so two heartbeats may be lost without going UNHEALTHY. */
   readonly heartbeatFraction?: number;

@@ -3,6 +3,7 @@ import type { Instance } from "../../gen/muster/v1/registry_pb.js";
 import { createRegistryClient, defaultRegistryUrl, type RegistryClientOptions } from "./registry-client.js";
 import { RegistryWatcher } from "./watcher.js";
 
+/** How the `muster:` resolver for @grpc/grpc-js reaches the registry; every field has a default. */
 export interface MusterResolverOptions {
   /**
    * The registry for targets that name none (muster:///payments), or

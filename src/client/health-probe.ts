@@ -72,6 +72,7 @@ export async function probeOnce(probe: Probe, timeoutMs: number): Promise<ProbeR
   }
 }
 
+/** How often and how patiently `reportProbedHealth` probes; every field has a default. */
 export interface HealthCheckOptions {
   /** From the end of one probe to the start of the next. Default 5s. */
   readonly intervalMs?: number;

@@ -13,6 +13,7 @@ export type RegistryClient = Client<typeof RegistryService>;
 /** The wire protocols the registry's one port speaks. */
 export type RegistryProtocol = "grpc" | "connect" | "grpc-web";
 
+/** Where the registry is (required), how to speak to it, and how to prove who is calling (each with a default). */
 export interface RegistryClientOptions {
   /**
    * Such as http://127.0.0.1:6878, or https://registry.internal:6878 for a

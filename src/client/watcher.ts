@@ -25,6 +25,7 @@ export interface WatchUpdate {
   readonly heartbeats: readonly InstanceHeartbeat[];
 }
 
+/** Where a RegistryWatcher starts, and how it reconnects; every field has a default. */
 export interface WatcherOptions {
   /** Start after this revision instead of with a snapshot. Default 0n. */
   readonly sinceRevision?: bigint;

@@ -15,6 +15,7 @@ export interface AnswerCacheLimits {
   readonly instances: number;
 }
 
+/** 256 answers, and 20,000 instances in them all. */
 export const defaultAnswerCacheLimits: AnswerCacheLimits = { answers: 256, instances: 20_000 };
 
 /**

@@ -3,6 +3,7 @@ import type { Health, InstanceRecord } from "./instance.js";
 /** What can happen to an instance. */
 export const eventTypes = ["registered", "updated", "health-changed", "drain-changed", "deregistered", "expired"] as const;
 
+/** One of `eventTypes`. */
 export type EventType = (typeof eventTypes)[number];
 
 /**

@@ -6,6 +6,7 @@ export interface ExpiryGuardPolicy {
   readonly minInstances: number;
 }
 
+/** Hold expiry when half or more of the instances fall silent at once (more likely the network than the fleet), in a registry of 3 or more. */
 export const defaultExpiryGuardPolicy: ExpiryGuardPolicy = { threshold: 0.5, minInstances: 3 };
 
 /** The guard's standing, for status pages and logs. */

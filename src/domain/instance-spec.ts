@@ -37,6 +37,7 @@ export interface LivenessPolicy {
   readonly maxDurationMs: number;
 }
 
+/** A 10 s ttl, removal after 60 s UNHEALTHY without a heartbeat, and durations from 1 s to 1 h. */
 export const defaultLivenessPolicy: LivenessPolicy = {
   defaultTtlMs: 10_000,
   defaultDeregisterAfterMs: 60_000,

@@ -62,11 +62,13 @@ export interface HistoryBranch {
   readonly to: string;
 }
 
+/** A write's outcome: the instance as stored, and the revision that stored it. */
 export interface Registered {
   readonly instance: InstanceRecord;
   readonly revision: number;
 }
 
+/** What a heartbeat tells its agent: the health and ttl in force, and whether an operator drained it. */
 export interface HeartbeatResult {
   readonly health: Health;
   readonly ttlMs: number;
@@ -75,6 +77,7 @@ export interface HeartbeatResult {
   readonly drained: boolean;
 }
 
+/** Discover's answer: the matching instances, sorted by service and id, as of one revision. */
 export interface Discovered {
   readonly instances: readonly InstanceRecord[];
   readonly revision: number;

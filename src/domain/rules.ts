@@ -39,6 +39,7 @@ export function isServiceName(value: string): boolean {
   return isDnsLabel(value);
 }
 
+/** Service names are DNS-1123 labels, so that every service can be a DNS name (`dns-answers.ts`). */
 export function checkServiceName(field: string, value: string): void {
   if (value === "") throw RegistryError.invalid(field, "is required");
   if (!dnsLabel.test(value)) {
@@ -50,6 +51,7 @@ export function checkServiceName(field: string, value: string): void {
   }
 }
 
+/** Instance ids: short, printable, and safe in a `service/id` key. */
 export function checkInstanceId(field: string, value: string): void {
   if (value === "") throw RegistryError.invalid(field, "is required");
   if (!instanceId.test(value)) {
@@ -98,6 +100,7 @@ export function checkLabelKey(field: string, key: string): void {
   }
 }
 
+/** Label values as Kubernetes defines them, so selectors read the same in both. */
 export function checkLabelValue(field: string, value: string): void {
   if (!labelValue.test(value)) {
     throw RegistryError.invalid(
@@ -127,6 +130,7 @@ export function checkAddress(field: string, value: string): void {
   }
 }
 
+/** Empty, or a semantic version exactly as written, so version ranges can match it. */
 export function checkVersion(field: string, value: string): void {
   // semver's parse tolerates a leading 'v' or '=' and surrounding space; muster stores versions exactly.
   if (value !== "" && (parseSemver(value) === null || !/^[0-9]/.test(value) || value.trim() !== value)) {
@@ -147,10 +151,12 @@ export function parseVersionRange(field: string, value: string): Range | undefin
   }
 }
 
+/** At most `max` entries (see `limits`). */
 export function checkListSize(field: string, list: readonly unknown[], max: number): void {
   if (list.length > max) throw RegistryError.invalid(field, `must have at most ${max} entries (got ${list.length})`);
 }
 
+/** No entry twice: a repeated tag or capability is a caller's mistake, not a set. */
 export function checkNoDuplicates(field: string, list: readonly string[]): void {
   const seen = new Set<string>();
   for (const item of list) {

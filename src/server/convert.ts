@@ -20,6 +20,7 @@ const healthToProto: Record<Health, HealthStatus> = {
   unhealthy: HealthStatus.UNHEALTHY,
 };
 
+/** The wire enum of a health the registry holds (never UNSPECIFIED). */
 export function healthToWire(health: Health): HealthStatus {
   return healthToProto[health];
 }
@@ -48,6 +49,7 @@ export function durationToMs(duration: Duration | undefined): number | undefined
   return wellFormed ? Number(seconds) * 1000 + nanos / 1e6 : Number.NaN;
 }
 
+/** A registration as the domain validates it: the caller's fields only, durations in milliseconds; the registry-set fields are ignored. */
 export function instanceFromWire(instance: Instance | undefined): InstanceInput | undefined {
   if (instance === undefined) return undefined;
   return {
@@ -144,6 +146,7 @@ function sharedTimestamp(ms: number): Timestamp {
 /** The registry reuses an answer while it is exact, so each is converted (and, on the fast path, encoded) once. */
 const wireAnswers = new WeakMap<Discovered, DiscoverResponse>();
 
+/** Discover's answer on the wire, made once per answer object (see `wireAnswers`). */
 export function discoveredToWire(discovered: Discovered): DiscoverResponse {
   let wire = wireAnswers.get(discovered);
   if (wire === undefined) {

@@ -6,16 +6,19 @@
  *   i:<service>/<id>        an instance record, JSON
  *   e:<revision, 16 digits> an event, JSON; zero-padded so keys sort by revision
  */
+/** Keys and prefixes of the layout above. */
 export const revisionKey = "m:revision";
 export const historyKey = "m:history";
 export const placeKey = "m:place";
 export const instancePrefix = "i:";
 export const eventPrefix = "e:";
 
+/** An instance's key: its service first, so one service's instances are one range. */
 export function instanceKeyOf(service: string, id: string): string {
   return `${instancePrefix}${service}/${id}`;
 }
 
+/** An event's key, zero-padded so that LevelDB's byte order is revision order. */
 export function eventKey(revision: number): string {
   return eventPrefix + String(revision).padStart(16, "0");
 }
