@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { codeCacheFile, parseCodeCache } from "../src/cli/code-cache-file.mjs";
+import { codeCacheFile, codeCacheIdentity, parseCodeCache } from "../src/cli/code-cache-file.mjs";
 
 /*
  * The build's last step: makes the executable's code cache as deep as a
@@ -25,14 +25,20 @@ import { codeCacheFile, parseCodeCache } from "../src/cli/code-cache-file.mjs";
  */
 
 const executable = resolve(process.argv[2] ?? "dist/bin/muster.cjs");
-const cacheFile = codeCacheFile(join(dirname(executable), "main.cjs"));
+const bundleFile = join(dirname(executable), "main.cjs");
+const cacheFile = codeCacheFile(bundleFile);
 /** Long enough for a slow machine's start, which takes about 150 ms on the standard one. */
 const giveUpAfterMs = 20_000;
 
-/** What the cache's first line says it holds, or undefined without one. */
+/**
+ * How deep the cache of this very bundle is, or undefined without one. A
+ * cache left by an earlier build counts as none: the executable would
+ * throw it away.
+ */
 function cacheDepth() {
   try {
-    return parseCodeCache(readFileSync(cacheFile))?.depth;
+    const cache = parseCodeCache(readFileSync(cacheFile));
+    return cache?.identity === codeCacheIdentity(readFileSync(bundleFile)) ? cache.depth : undefined;
   } catch {
     return undefined;
   }

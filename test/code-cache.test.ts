@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { copyFile, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -99,6 +100,21 @@ describe("the executable's code cache", () => {
     await serveOneCall(folder);
     await run(process.execPath, [warmScript, join(folder, "muster.cjs")]);
     expect(await cacheInode(folder)).toBe(warmed);
+  });
+
+  it("is warmed again by the next build's last step, though the earlier build's cache is serving-deep", async () => {
+    const folder = await copyOfExecutable();
+    await run(process.execPath, [warmScript, join(folder, "muster.cjs")]);
+    expect(await cacheDepth(folder)).toBe("serving");
+    // A rebuild: another bundle beside the cache the earlier one left, which the executable would throw away.
+    const bundle = join(folder, "main.cjs");
+    const rebuilt = Buffer.from((await readFile(bundle, "utf8")).replace("a service registry for services and AI agents", "a service registry for services and AI agents!"));
+    await writeFile(bundle, rebuilt);
+
+    await run(process.execPath, [warmScript, join(folder, "muster.cjs")]);
+    const cache = parseCodeCache(await readFile(cacheOf(folder)));
+    expect(cache?.identity).toContain(`sha256:${createHash("sha256").update(rebuilt).digest("hex")}`);
+    expect(cache?.depth).toBe("serving");
   });
 
   it("is left to the first start when the build cannot warm it, and the build goes on", async () => {

@@ -1,11 +1,10 @@
 #!/usr/bin/env node
-import { createHash } from "node:crypto";
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
-import { codeCacheFile, formatCodeCache, parseCodeCache, type CacheDepth } from "./code-cache-file.mjs";
+import { codeCacheFile, codeCacheIdentity, formatCodeCache, parseCodeCache, type CacheDepth } from "./code-cache-file.mjs";
 import type { CliHooks } from "./main.js";
 
 /*
@@ -36,12 +35,11 @@ interface LoadedBundle {
  * Runs a CommonJS file as Node would, but compiled with the code cache kept
  * beside it when that cache was made from this very file by this very Node.
  * V8 itself compares only the source's length, so the cache's first line
- * names the file's SHA-256 (under a millisecond; sizes and modification
- * times repeat: npm packs every file with the same date), and each Node
- * version and architecture has a cache of its own (`code-cache-file.mjs`). A
- * missing, stale or damaged cache costs one normal compile and is written
- * anew, first at the top-level depth; `keepServingCache` deepens it later. The build's last step
- * (`scripts/warm-code-cache.mjs`) serves one call so that the cache is
+ * names the file's SHA-256 (`codeCacheIdentity`), and each Node version and
+ * architecture has a cache of its own (`codeCacheFile`). A missing, stale
+ * or damaged cache costs one normal compile and is written anew, first at
+ * the top-level depth; `keepServingCache` deepens it later. The build's last
+ * step (`scripts/warm-code-cache.mjs`) serves one call so that the cache is
  * already that deep for the first start. A folder that cannot be written (a
  * read-only install) only means no cache.
  */
@@ -49,7 +47,7 @@ function loadWithCodeCache(file: string): LoadedBundle {
   const bytes = readFileSync(file);
   const source = bytes.toString("utf8");
   const cacheFile = codeCacheFile(file);
-  const identity = `muster code cache ${process.version} ${process.arch} sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  const identity = codeCacheIdentity(bytes);
   const cache = readCache(cacheFile, identity);
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData: cache?.data });
   const loaded = { exports: {} as unknown };
