@@ -89,25 +89,6 @@ describe("the executable's code cache", () => {
     expect(await cacheDepth(folder)).toBe("serving");
   });
 
-  it("holds V8's tuning back until `serve` has answered its first call while it lacks the serving path, and not once it has it", async () => {
-    const tuned = (line: string) => line.includes('"msg":"V8 tuned for serving"');
-    const folder = await copyOfExecutable();
-    const first = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_LOG_LEVEL: "debug" }, [], [], join(folder, "muster.cjs"));
-    const url = await first.ready();
-    // Well inside the 5 s a server waits for its first call.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    expect(first.lines().filter(tuned)).toEqual([]);
-    await createRegistryClient({ baseUrl: url }).status({});
-    await first.line(tuned, 4_000);
-    await first.kill("SIGINT");
-    expect(await cacheDepth(folder)).toBe("serving");
-
-    const next = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_LOG_LEVEL: "debug" }, [], [], join(folder, "muster.cjs"));
-    await next.ready();
-    await next.line(tuned, 1_000);
-    await next.kill("SIGINT");
-  });
-
   it("is made serving-deep by the build's last step, whatever MUSTER_* settings the builder has, and kept by `serve`", async () => {
     const folder = await copyOfExecutable();
     // Settings that would stop `serve` (or turn a plain call away) if the warming start took them.

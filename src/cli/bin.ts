@@ -24,11 +24,11 @@ interface Cli {
 
 type ModuleWrapper = (exports: unknown, require: NodeJS.Require, module: { exports: unknown }, filename: string, dirname: string) => void;
 
-/** A compiled bundle, and how to make its cache deeper. */
+/** A compiled bundle whose cache can still be made deeper. */
 interface LoadedBundle {
   readonly exports: unknown;
-  /** Writes a serving-deep cache (once); undefined when the cache this start used already was one. */
-  readonly keepServingCache: (() => void) | undefined;
+  /** Writes a serving-deep cache, unless the one this start used already was. */
+  keepServingCache(): void;
 }
 
 /**
@@ -55,14 +55,13 @@ function loadWithCodeCache(file: string): LoadedBundle {
   const usable = cache !== undefined && script.cachedDataRejected !== true;
   // Made after the module ran, the cache also holds the functions its top level called.
   if (!usable) writeCache(cacheFile, identity, "top-level", script.createCachedData());
-  if (usable && cache.depth === "serving") return { exports: loaded.exports, keepServingCache: undefined };
-  let kept = false;
+  let depth: CacheDepth = usable ? cache.depth : "top-level";
   return {
     exports: loaded.exports,
     keepServingCache() {
-      if (kept) return;
-      kept = true;
-      writeCache(cacheFile, identity, "serving", script.createCachedData());
+      if (depth === "serving") return;
+      depth = "serving";
+      writeCache(cacheFile, identity, depth, script.createCachedData());
     },
   };
 }
@@ -91,4 +90,4 @@ function writeCache(cacheFile: string, identity: string, depth: CacheDepth, data
 }
 
 const bundle = loadWithCodeCache(fileURLToPath(new URL("main.cjs", import.meta.url)));
-void (bundle.exports as Cli).runCli({ servingWarm: bundle.keepServingCache });
+void (bundle.exports as Cli).runCli({ servingWarm: () => bundle.keepServingCache() });

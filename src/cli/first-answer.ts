@@ -4,12 +4,12 @@ const defaultFirstAnswerWaitMs = 5_000;
 /**
  * Starts `start` once the server has answered its first call (calling
  * `onFirstAnswer` just before), or after `waitMs` (default 5,000) without
- * one, whichever comes first. `serve` starts its V8 tuning this way while
- * the executable's code cache lacks the serving path: V8 rejects a code
- * cache made under other flags than a fresh start has, so the cache of the
- * serving path (`onFirstAnswer`) must be made before any flag changes. A
- * server that gets no call within `waitMs` is tuned then and keeps the
- * shallower cache it has.
+ * one, whichever comes first. `serve` starts its V8 tuning this way: V8
+ * rejects a code cache made under other flags than a fresh start has, so
+ * the executable's cache of the serving path (`onFirstAnswer`) must be made
+ * before any flag changes, and the tuning matters only under load, which
+ * starts with a call. A server that gets no call within `waitMs` is tuned
+ * then and keeps the shallower cache it has.
  *
  * `start` returns its own stop. Returns the function that stops it, or, if
  * it has not started yet, keeps it from starting.

@@ -17,13 +17,11 @@ import { watchCommand } from "./commands/watch.js";
 /** What the executable lends the command line. */
 export interface CliHooks {
   /**
-   * Present while the executable's code cache lacks the serving path.
-   * `serve` then calls it once it has answered its first call, before it
-   * changes any V8 flag: the moment a cache made in this process holds the
-   * serving path and still matches a fresh start's flags. Absent (the
-   * default), `serve` tunes V8 as soon as it serves.
+   * Called by `serve` once it has answered its first call, before it changes
+   * any V8 flag: the moment a code cache made in this process holds the
+   * serving path and still matches a fresh start's flags (default: nothing).
    */
-  readonly servingWarm?: (() => void) | undefined;
+  readonly servingWarm?: () => void;
 }
 
 /*

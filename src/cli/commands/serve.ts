@@ -37,11 +37,10 @@ interface ServeFlags {
 }
 
 /**
- * `muster serve`: runs the registry; what `npm start` runs. `servingWarm`,
- * when given, is called once the registry has answered its first call and
- * before any V8 flag is changed (the executable deepens its code cache
- * then), so V8's tuning waits for that call; without it (the default) the
- * tuning starts as the registry starts serving.
+ * `muster serve`: runs the registry; what `npm start` runs. `servingWarm`
+ * is called once the registry has answered its first call and before any
+ * V8 flag is changed (the executable keeps its code cache then; default
+ * nothing).
  */
 export function serveCommand(servingWarm?: () => void): Command {
   return new Command("serve")
@@ -78,9 +77,7 @@ export function serveCommand(servingWarm?: () => void): Command {
       });
       link?.start(running.registry);
       const servingHeapBytes = currentHeapBytes();
-      const tune = () => tuneV8(config, logger, servingHeapBytes);
-      // Tuned from the start, the heap is sized for the load before a first burst (agents registering again after a restart) can grow it.
-      const stopTuning = servingWarm === undefined ? tune() : afterFirstAnswer(running.firstAnswered, tune, { onFirstAnswer: servingWarm });
+      const stopTuning = afterFirstAnswer(running.firstAnswered, () => tuneV8(config, logger, servingHeapBytes), { onFirstAnswer: servingWarm });
       // Only with something to reload: otherwise SIGHUP keeps its usual meaning (the terminal went away, stop).
       const reloadOnHangup = config.tls !== undefined || config.accessTokensFile !== undefined;
       const reloadFiles = () => reloadCredentials(running, config, logger);
@@ -154,7 +151,6 @@ function readAccessTokens(path: string | undefined): AccessTokens | undefined {
  * asks. Each changes V8's flags. Returns the function that stops them.
  */
 function tuneV8(config: ServeConfig, logger: Logger, servingHeapBytes: number): () => void {
-  logger.debug({ youngGenerationMiB: config.youngGenerationMiB, idleMemoryReleaseSeconds: config.idleMemoryReleaseSeconds }, "V8 tuned for serving");
   keepShortLivedObjectsYoung();
   const stopSizingHeap = config.youngGenerationMiB > 0 ? sizeHeapToLoad(config.youngGenerationMiB * 1024 * 1024) : () => undefined;
   const stopReleasing = config.idleMemoryReleaseSeconds > 0 ? releaseMemoryWhenIdle(config.idleMemoryReleaseSeconds * 1000, logger, servingHeapBytes) : () => undefined;
