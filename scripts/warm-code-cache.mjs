@@ -30,6 +30,9 @@ const cacheFile = codeCacheFile(bundleFile);
 /** Long enough for a slow machine's start, which takes about 150 ms on the standard one. */
 const giveUpAfterMs = 20_000;
 
+/** @type {string | undefined} */
+let bundleIdentity;
+
 /**
  * How deep the cache of this very bundle is, or undefined without one. A
  * cache left by an earlier build counts as none: the executable would
@@ -37,8 +40,9 @@ const giveUpAfterMs = 20_000;
  */
 function cacheDepth() {
   try {
+    bundleIdentity ??= codeCacheIdentity(readFileSync(bundleFile));
     const cache = parseCodeCache(readFileSync(cacheFile));
-    return cache?.identity === codeCacheIdentity(readFileSync(bundleFile)) ? cache.depth : undefined;
+    return cache?.identity === bundleIdentity ? cache.depth : undefined;
   } catch {
     return undefined;
   }
