@@ -6,11 +6,15 @@
  *   i:<service>/<id>        an instance record, JSON
  *   e:<revision, 16 digits> an event, JSON; zero-padded so keys sort by revision
  */
-/** Keys and prefixes of the layout above. */
+/** The global revision's key. */
 export const revisionKey = "m:revision";
+/** The key of the history the revisions count in. */
 export const historyKey = "m:history";
+/** The key of where the history was set (a copied directory is told apart by it). */
 export const placeKey = "m:place";
+/** What every instance record's key starts with. */
 export const instancePrefix = "i:";
+/** What every event's key starts with. */
 export const eventPrefix = "e:";
 
 /** An instance's key: its service first, so one service's instances are one range. */
