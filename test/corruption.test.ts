@@ -49,7 +49,7 @@ function expectRefusal(exit: Exit, dataDir: string): void {
 async function repairAndServe(dataDir: string): Promise<{ instances: number; revision: bigint }> {
   const repair = await MusterProcess.run(["repair", "--data-dir", dataDir]);
   expect(repair.code, repair.stderr).toBe(0);
-  const report = /kept (\d+) instances and (\d+) events at revision (\d+); dropped (\d+)/.exec(repair.stdout);
+  const report = /kept (\d+) instances? and (\d+) events? at revision (\d+); dropped (\d+)/.exec(repair.stdout);
   expect(report, repair.stdout).not.toBeNull();
   const server = MusterProcess.serve({ MUSTER_DATA_DIR: dataDir });
   try {

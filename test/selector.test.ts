@@ -37,4 +37,13 @@ describe("label selectors", () => {
       expect(() => parseSelector("selector", text)).toThrow(/^selector: /);
     },
   );
+
+  it.each([
+    ["env in (prod", "expected ')' to close the list of values at character 13"],
+    ["env in (prod web)", "expected ',' or ')' in the list of values at character 14"],
+    ["env=prod tier=web", "expected ',' between requirements at character 10"],
+    ["env in prod", "expected '(' at character 8"],
+  ])("says what %j lacks, and where", (text, explained) => {
+    expect(() => parseSelector("selector", text)).toThrow(`: ${explained} (got ${JSON.stringify(text)})`);
+  });
 });

@@ -63,6 +63,10 @@ describe("the zone filter", () => {
     const undrained = await MusterProcess.run(["undrain", "api", "--zone", "eu-1a"], env);
     expect([undrained.code, undrained.stdout]).toEqual([0, "undrained 2 instances of api: a, b\n"]);
     expect((JSON.parse(await listed()) as { id: string }[]).map((instance) => instance.id)).toEqual(["a", "b", "c", "d"]);
+    const one = await MusterProcess.run(["drain", "api", "--zone", "eu-1b"], env);
+    expect([one.code, one.stdout]).toEqual([0, "drained 1 instance of api: c\n"]);
+    const oneBack = await MusterProcess.run(["undrain", "api", "--zone", "eu-1b"], env);
+    expect([oneBack.code, oneBack.stdout]).toEqual([0, "undrained 1 instance of api: c\n"]);
 
     const whole = await MusterProcess.run(["drain", "api"], env);
     expect([whole.code, whole.stderr]).toEqual([1, "muster: name one instance, or choose several with --zone, --selector, --tag, --version or --capability: 'drain' does not take a whole service without one\n"]);

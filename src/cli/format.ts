@@ -60,3 +60,12 @@ export function formatBytes(bytes: number): string {
   }
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit] ?? ""}`;
 }
+
+/**
+ * "1 instance", "3 instances", "0 instances": a count with its noun, so that
+ * a single thing is not reported in the plural. `plural` defaults to the
+ * noun with an "s".
+ */
+export function counted(count: number, noun: string, plural = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : plural}`;
+}

@@ -54,7 +54,7 @@ class SelectorParser {
       requirements.push(this.requirement());
       this.skipSpace();
       if (this.atEnd()) return requirements;
-      this.expect(",");
+      if (!this.take(",")) throw this.error("expected ',' between requirements");
     }
   }
 
@@ -82,7 +82,7 @@ class SelectorParser {
       values.add(this.value());
       this.skipSpace();
       if (this.take(")")) return values;
-      this.expect(",");
+      if (!this.take(",")) throw this.error(this.atEnd() ? "expected ')' to close the list of values" : "expected ',' or ')' in the list of values");
     }
   }
 

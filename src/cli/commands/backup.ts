@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { callRegistry, clientCommand, print, type RegistryFlags } from "../command-kit.js";
 import { writeBackup } from "../backup-file.js";
+import { counted } from "../format.js";
 
 /** `muster backup FILE`: a consistent snapshot of a serving registry. */
 export function backupCommand(): Command {
@@ -12,6 +13,6 @@ export function backupCommand(): Command {
     .action(async (file: string, flags: RegistryFlags) => {
       const found = await callRegistry(flags, (client, options) => client.discover({ includeUnhealthy: true, includeDrained: true }, options));
       await writeBackup(file, found.instances, found.revision);
-      print(`backed up ${found.instances.length} instances at revision ${found.revision} to ${file}`);
+      print(`backed up ${counted(found.instances.length, "instance")} at revision ${found.revision} to ${file}`);
     });
 }

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { RegistryClient } from "../../client/registry-client.js";
 import { callRegistry, clientCommand, filterFrom, print, registryClient, withSelectionFlags, type FilterFlags, type RegistryFlags } from "../command-kit.js";
 import { CliError } from "../cli-error.js";
+import { counted } from "../format.js";
 
 type SelectionFlags = RegistryFlags & Omit<FilterFlags, "all">;
 
@@ -25,7 +26,7 @@ export function drainCommand(): Command {
       return;
     }
     const ids = await eachSelected("drain", service, flags, (client, one, options) => client.drain({ service, id: one, reason: flags.reason }, options));
-    print(`drained ${ids.length} instances of ${service}: ${ids.join(", ")}`);
+    print(`drained ${counted(ids.length, "instance")} of ${service}: ${ids.join(", ")}`);
   });
 }
 
@@ -45,7 +46,7 @@ export function undrainCommand(): Command {
       return;
     }
     const ids = await eachSelected("undrain", service, flags, (client, one, options) => client.undrain({ service, id: one }, options));
-    print(`undrained ${ids.length} instances of ${service}: ${ids.join(", ")}`);
+    print(`undrained ${counted(ids.length, "instance")} of ${service}: ${ids.join(", ")}`);
   });
 }
 

@@ -4,6 +4,7 @@ import { repairDataDirectory } from "../../store/repair.js";
 import { StoreError } from "../../store/store-error.js";
 import { CliError } from "../cli-error.js";
 import { print } from "../command-kit.js";
+import { counted } from "../format.js";
 
 /** `muster repair`: salvages a damaged data directory so the registry can start. */
 export function repairCommand(): Command {
@@ -18,7 +19,7 @@ export function repairCommand(): Command {
         throw error;
       });
       print(
-        `repaired ${dataDir}: kept ${report.instances} instances and ${report.events} events at revision ${report.revision}; dropped ${report.dropped} damaged or orphaned entries. Start it with 'muster serve --data-dir ${dataDir}'`,
+        `repaired ${dataDir}: kept ${counted(report.instances, "instance")} and ${counted(report.events, "event")} at revision ${report.revision}; dropped ${counted(report.dropped, "damaged or orphaned entry", "damaged or orphaned entries")}. Start it with 'muster serve --data-dir ${dataDir}'`,
       );
     });
 }

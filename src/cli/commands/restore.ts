@@ -4,6 +4,7 @@ import { StoreError } from "../../store/store-error.js";
 import { CliError } from "../cli-error.js";
 import { print } from "../command-kit.js";
 import { restoreBackup } from "../backup-file.js";
+import { counted } from "../format.js";
 
 /** `muster restore FILE`: loads a backup into an empty data directory, offline. */
 export function restoreCommand(): Command {
@@ -18,6 +19,6 @@ export function restoreCommand(): Command {
         if (error instanceof StoreError) throw new CliError(error.message);
         throw error;
       });
-      print(`restored ${restored.instances} instances at revision ${restored.revision} into ${dataDir}; start it with 'muster serve --data-dir ${dataDir}'`);
+      print(`restored ${counted(restored.instances, "instance")} at revision ${restored.revision} into ${dataDir}; start it with 'muster serve --data-dir ${dataDir}'`);
     });
 }
