@@ -1,5 +1,7 @@
 // An agent: serves HTTP, registers itself with muster, and stays registered
-// (heartbeats, re-registers, rides out registry restarts) until Ctrl-C.
+// (heartbeats, re-registers, rides out registry restarts) until Ctrl-C, or the
+// SIGTERM that docker stop, systemd and Kubernetes send: then it leaves at once
+// instead of lingering in discovery until its ttl runs out.
 //   npm start                      # in another terminal
 //   node examples/agent.mjs
 import { createServer } from "node:http";
@@ -16,8 +18,10 @@ const agent = new RegistryAgent(
   { onStateChange: ({ state, instance, error }) => console.log(`agent ${state}${instance ? ` as hello/${instance.id}` : ""}${error ? `: ${error.rawMessage}` : ""}`) },
 );
 
-process.once("SIGINT", async () => {
+const leave = async () => {
   await agent.close();
   server.close();
   console.log("deregistered; bye");
-});
+};
+process.once("SIGINT", leave);
+process.once("SIGTERM", leave);

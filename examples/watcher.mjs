@@ -9,6 +9,7 @@ const watcher = new RegistryWatcher(createRegistryClient({ baseUrl: registry }),
   onRetry: (error, delayMs) => console.log(`stream broke (${error.rawMessage}); resuming from revision ${watcher.revision} in ${Math.round(delayMs)}ms`),
 });
 process.once("SIGINT", () => watcher.close());
+process.once("SIGTERM", () => watcher.close());
 
 for await (const update of watcher) {
   for (const { type, instance, removed } of update.events) {

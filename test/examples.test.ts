@@ -12,23 +12,23 @@ function runExample(file: string, registry: string, args: string[] = []) {
   return {
     exited,
     output: () => output,
-    interrupt: () => child.kill("SIGINT"),
+    stop: (signal: "SIGINT" | "SIGTERM") => child.kill(signal),
   };
 }
 
 describe("examples/", () => {
-  it("agent.mjs registers and deregisters while watcher.mjs follows it", async () => {
+  it("agent.mjs registers, and deregisters on the SIGTERM an orchestrator sends, while watcher.mjs follows it", async () => {
     const server = await TestRegistry.start();
     const watcher = runExample("watcher.mjs", server.url, ["hello"]);
     await expect.poll(() => watcher.output(), { timeout: 10_000 }).toContain("view at revision 0: (empty)");
     const agent = runExample("agent.mjs", server.url);
     await expect.poll(() => agent.output(), { timeout: 10_000 }).toMatch(/agent registered as hello\/[0-9a-f-]{36}/);
     await expect.poll(() => watcher.output(), { timeout: 10_000 }).toMatch(/REGISTERED hello\/\S+ HEALTHY\nview at revision 1: 127\.0\.0\.1:\d+/);
-    agent.interrupt();
+    agent.stop("SIGTERM");
     expect(await agent.exited).toBe(0);
     expect(agent.output()).toContain("deregistered; bye");
     await expect.poll(() => watcher.output(), { timeout: 10_000 }).toMatch(/DEREGISTERED hello\/\S+ HEALTHY \(left the view\)\nview at revision 2: \(empty\)/);
-    watcher.interrupt();
+    watcher.stop("SIGINT");
     expect(await watcher.exited).toBe(0);
   });
 
