@@ -151,6 +151,42 @@ describe("muster CLI against a served registry", () => {
     }
   });
 
+  it("watch --since says so when the registry cannot replay from there, and starts from its current state", async () => {
+    const server = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir(), MUSTER_HISTORY_LIMIT: "2" });
+    try {
+      const url = await server.ready();
+      const client = grpcClient(url);
+      for (const id of ["1", "2", "3", "4"]) await client.register({ instance: { service: "a", id, address: "10.0.0.1:80", ttl: durationFromMs(60_000) } });
+      const env = { MUSTER_REGISTRY: url };
+
+      const tooOld = MusterProcess.spawn(["watch", "--since", "1", "-o", "json"], env);
+      await tooOld.line((line) => line.includes('"id":"4"'));
+      const old = await tooOld.kill("SIGINT");
+      expect(old.stdout.trim().split("\n").map((line) => JSON.parse(line) as { snapshot: boolean; instance: { id: string } }).map((event) => [event.instance.id, event.snapshot])).toEqual([
+        ["1", true],
+        ["2", true],
+        ["3", true],
+        ["4", true],
+      ]);
+      expect(old.stderr).toBe("muster: the changes after revision 1 cannot be replayed (the registry no longer keeps them, counts in another history, or has not reached that revision): starting from its current state at revision 4\n");
+
+      const held = MusterProcess.spawn(["watch", "--since", "3", "-o", "json"], env);
+      await held.line((line) => line.includes('"id":"4"'));
+      await client.deregister({ service: "a", id: "1" });
+      await held.line((line) => line.includes("EVENT_TYPE_DEREGISTERED"));
+      const replayed = await held.kill("SIGINT");
+      expect(replayed.stdout.trim().split("\n")).toHaveLength(2);
+      expect(replayed.stderr).toBe("");
+
+      const onTerminal = MusterProcess.spawn(["watch", "b", "-o", "text"], { ...env, NO_COLOR: "1" });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const quiet = await onTerminal.kill("SIGINT");
+      expect([quiet.stdout, quiet.stderr]).toEqual(["", "0 instances now (revision 5); watching for changes\n"]);
+    } finally {
+      await server.kill("SIGTERM");
+    }
+  });
+
   it("watch --heartbeats prints each heartbeat that changes nothing, once a second, and only for the watched service", async () => {
     const server = MusterProcess.serve({ MUSTER_DATA_DIR: await tempDataDir() });
     try {

@@ -5,7 +5,7 @@ import { EventSchema, EventType, HealthStatus, InstanceHeartbeatSchema, type Eve
 import { RegistryWatcher } from "../../client/watcher.js";
 import { clientCommand, filterFrom, outputOption, print, registryClient, withFilterFlags, type FilterFlags, type RegistryFlags } from "../command-kit.js";
 import { explainCallError } from "../cli-error.js";
-import { colorsFor, paintHealth, type Colors } from "../format.js";
+import { colorsFor, counted, paintHealth, type Colors } from "../format.js";
 import { parseWholeNumber } from "../parse-flags.js";
 
 type Format = "text" | "json";
@@ -38,9 +38,17 @@ export function watchCommand(): Command {
       const stop = () => watcher.close();
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
+      // A replay the registry cannot give comes back as a snapshot; whoever asked for one must not take it for the changes.
+      let replayAsked = flags.since !== undefined && flags.since > 0n;
       try {
         for await (const update of watcher) {
+          if (replayAsked && update.snapshot) {
+            process.stderr.write(`muster: the changes after revision ${flags.since} cannot be replayed (the registry no longer keeps them, counts in another history, or has not reached that revision): starting from its current state at revision ${update.revision}\n`);
+          }
+          replayAsked = false;
           for (const event of update.events) print(format === "json" ? eventJson(event, update.snapshot) : eventLine(colors, event, update.snapshot));
+          // On a terminal, an empty or quiet start would otherwise look like a hung command.
+          if (update.snapshot && format === "text") process.stderr.write(`${colors.dim(`${counted(update.events.length, "instance")} now (revision ${update.revision}); watching for changes`)}\n`);
           for (const heartbeat of update.heartbeats) print(format === "json" ? heartbeatJson(heartbeat) : heartbeatLine(colors, heartbeat));
         }
       } catch (error) {
