@@ -66,6 +66,6 @@ export function formatBytes(bytes: number): string {
  * a single thing is not reported in the plural. `plural` defaults to the
  * noun with an "s".
  */
-export function counted(count: number, noun: string, plural = `${noun}s`): string {
-  return `${count} ${count === 1 ? noun : plural}`;
+export function counted(count: number | bigint, noun: string, plural = `${noun}s`): string {
+  return `${count} ${count === 1 || count === 1n ? noun : plural}`;
 }

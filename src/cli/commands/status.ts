@@ -3,7 +3,7 @@ import { durationMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import { StatusResponseSchema } from "../../../gen/muster/v1/registry_pb.js";
 import { callRegistry, clientCommand, outputOption, print, type RegistryFlags } from "../command-kit.js";
-import { colorsFor, formatBytes, formatSeconds, type Colors } from "../format.js";
+import { colorsFor, counted, formatBytes, formatSeconds, type Colors } from "../format.js";
 import type { Following, StatusResponse } from "../../../gen/muster/v1/registry_pb.js";
 
 /** `muster status`: is the registry up, and what does it hold. */
@@ -49,14 +49,14 @@ function leaderLine(colors: Colors, following: Following, copied: bigint): strin
 }
 
 function writesLine(colors: Colors, status: StatusResponse): string {
-  const counts = `${status.commits} synced commits, ${status.committedChanges} changes`;
+  const counts = `${counted(status.commits, "synced commit")}, ${counted(status.committedChanges, "change")}`;
   if (status.writeFailure === "") return `ok (${counts})`;
   const since = status.writeFailingSince === undefined ? "" : ` since ${timestampDate(status.writeFailingSince).toISOString()}`;
   return colors.red(`FAILING${since}: ${status.writeFailure}; changes are refused until the data directory takes writes again (${counts})`);
 }
 
 function expiryLine(colors: Colors, status: StatusResponse): string {
-  const silent = `${status.silentInstances} of ${status.instances} instances silent`;
+  const silent = `${status.silentInstances} of ${counted(status.instances, "instance")} silent`;
   if (status.expiryHeld) return colors.red(`HELD: ${silent}; removals paused until heartbeats return or 'muster release-expiry-hold'`);
   if (status.expiryHoldReleased) return colors.yellow(`hold released by an operator (${silent}); silent instances expire`);
   return `normal (${silent})`;
