@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { writeFile } from "node:fs/promises";
+import { symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { durationFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
@@ -230,7 +230,7 @@ describe("muster CLI against a served registry", () => {
 });
 
 describe("muster CLI errors", () => {
-  it("explains a busy port, a locked data directory, a bad address and a file for a data directory in one line each", async () => {
+  it("explains a busy port, a locked data directory, a bad address, and a file, a link to nothing or /proc for a data directory, in one line each", async () => {
     const holder = await TestRegistry.start();
     const port = new URL(holder.url).port;
     expectOneLineError(await MusterProcess.run(["serve", "--addr", `127.0.0.1:${port}`, "--data-dir", await tempDataDir()]), "address is already in use");
@@ -244,6 +244,14 @@ describe("muster CLI errors", () => {
     expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", aFile]), `cannot open data directory ${aFile}: a file has that name`);
     expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", join(aFile, "inside")]), "a part of the path is a file, not a directory");
     expectOneLineError(await MusterProcess.run(["repair", "--data-dir", aFile]), `data directory ${aFile} is not a directory; there is nothing to repair`);
+    // Under /proc, mkdir answers ENOENT though the parent exists, and Node's recursive mkdir retries that forever.
+    expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", "/proc/muster-data"]), "cannot open data directory /proc/muster-data: this file system does not let a directory be made there");
+    const notMounted = join(await tempDataDir(), "not-mounted");
+    const link = join(await tempDataDir(), "disk");
+    await symlink(notMounted, link);
+    for (const dataDir of [link, join(link, "muster")]) {
+      expectOneLineError(await MusterProcess.run(["serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir]), `cannot open data directory ${dataDir}: ${link} is a symbolic link to ${notMounted}, which does not exist; create or mount it first`);
+    }
     const debug = await MusterProcess.run(["serve", "--addr", `127.0.0.1:${port}`, "--data-dir", await tempDataDir(), "--log-level", "debug"]);
     expect(debug.code).toBe(1);
     expect(debug.stderr).toMatch(/\n\s+at /);

@@ -6,6 +6,7 @@ import type { InstanceRecord } from "../domain/instance.js";
 import type { Commit, RegistryStore, StoredState } from "../domain/registry-store.js";
 import { eventKey, eventPrefix, historyKey, instanceKeyOf, instancePrefix, placeKey, rangeOf, revisionKey } from "./layout.js";
 import { corruptValue, explainOpenError, explainReadError, recovery, StoreError } from "./store-error.js";
+import { makeDataDirectory } from "./data-directory.js";
 
 /**
  * Entries a load reads per call into LevelDB: one promise each, not one per
@@ -55,6 +56,7 @@ export class LevelStore implements RegistryStore {
   static async open(directory: string): Promise<LevelStore> {
     const db = new Level(directory, { keyEncoding: "utf8", valueEncoding: "utf8" });
     try {
+      await makeDataDirectory(directory);
       await db.open();
     } catch (error) {
       throw explainOpenError(directory, error);

@@ -42,7 +42,9 @@ const fileProblems: Readonly<Record<string, string>> = {
   EEXIST: "a file has that name; give the path of a directory, or of one to create",
   ENOTDIR: "a part of the path is a file, not a directory",
   EACCES: "permission denied; give a directory this user may write",
+  EPERM: "not permitted; give a directory this user may write",
   EROFS: "the file system is read-only",
+  ENOENT: "this file system does not let a directory be made there (as under /proc)",
 };
 
 function fileProblem(error: unknown): string | undefined {
