@@ -1,4 +1,5 @@
-import { rename, readFile, writeFile } from "node:fs/promises";
+import { open, rename, readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { fromJson, toJson, type JsonValue } from "@bufbuild/protobuf";
 import { defaultLivenessPolicy } from "../domain/instance-spec.js";
 import { RegistryError } from "../domain/registry-error.js";
@@ -25,13 +26,30 @@ interface BackupFile {
   readonly instances: JsonValue[];
 }
 
-/** Writes the backup atomically: a half-written file never replaces a good one. */
+/**
+ * Writes the backup atomically and durably: a half-written file never
+ * replaces a good one, and once this resolves the backup survives a crash or
+ * power loss. Without the syncs, a file system may put the rename on disk
+ * before the data, leaving an empty backup where the last good one was.
+ */
 export async function writeBackup(path: string, instances: readonly Instance[], revision: bigint): Promise<void> {
   const backup: BackupFile = { format, version: formatVersion, revision: String(revision), createdAt: new Date().toISOString(), instances: instances.map((instance) => toJson(InstanceSchema, instance)) };
   const partial = `${path}.partial`;
   try {
-    await writeFile(partial, `${JSON.stringify(backup, null, 2)}\n`);
+    const file = await open(partial, "w");
+    try {
+      await file.writeFile(`${JSON.stringify(backup, null, 2)}\n`);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
     await rename(partial, path);
+    const directory = await open(dirname(resolve(path)), "r");
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
   } catch (error) {
     throw new CliError(`cannot write backup file ${path}: ${describeFileError(error)}`);
   }
