@@ -292,6 +292,7 @@ describe("muster CLI errors", () => {
     expectOneLineError(await MusterProcess.run(["ls", "-o", "yaml"]), "must be one of table, wide, json");
     expectOneLineError(await MusterProcess.run(["ls", "--bogus"]), "unknown option '--bogus'");
     expectOneLineError(await MusterProcess.run(["--registry", "http://127.0.0.1:1", "ls"]), "unknown option '--registry'; options go after the command, as in `muster ls --registry URL`");
+    expectOneLineError(await MusterProcess.run(["-v"]), "unknown option '-v'; the version is `muster --version` (or -V)");
     expectOneLineError(await MusterProcess.run(["frobnicate"]), "unknown command 'frobnicate'");
   });
 

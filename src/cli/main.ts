@@ -47,9 +47,12 @@ function createProgram(hooks: CliHooks): Command {
 /**
  * An option the program does not know came before the command (`muster
  * --registry URL ls`): every option belongs to a command, so say where it goes.
+ * `-v` is what many tools take for their version, so that one is pointed there.
  */
 function withPlacementHint(message: string): string {
-  return message.startsWith("unknown option") ? message.replace(/\n?$/, "; options go after the command, as in `muster ls --registry URL`\n") : message;
+  if (!message.startsWith("unknown option")) return message;
+  const hint = message.startsWith("unknown option '-v'") ? "the version is `muster --version` (or -V)" : "options go after the command, as in `muster ls --registry URL`";
+  return message.replace(/\n?$/, `; ${hint}\n`);
 }
 
 function debugging(): boolean {
