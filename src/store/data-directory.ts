@@ -8,8 +8,9 @@ import { dirname } from "node:path";
  * Not `mkdir(directory, { recursive: true })`, which LevelDB's opener uses:
  * where mkdir answers ENOENT under a parent that exists (under /proc, for
  * one), Node's recursive mkdir retries forever, and `muster serve` would
- * hang without a word. Here each level is tried at most twice. A parent that
- * is a symbolic link to nothing (a disk not mounted) is named as such.
+ * hang without a word. Here each level is tried at most twice. The directory
+ * or a parent that is a symbolic link to nothing (a disk not mounted) is
+ * named as such.
  * Node's own errors (ENOTDIR, EACCES, EROFS, ENOENT) are thrown as they are,
  * for the store's error wording.
  */
