@@ -39,7 +39,11 @@ export interface AgentOptions {
   readonly backoff?: BackoffOptions;
   /** Deregister when the process gets one of these signals, then let the signal take its course. Default none. */
   readonly closeOnSignals?: readonly NodeJS.Signals[];
-  /** Told of every state change; also emitted as the "state" event. */
+  /**
+   * Told of every state change, and again of each failed attempt while
+   * reconnecting (with that attempt's error) and of each registration; also
+   * emitted as the "state" event.
+   */
   readonly onStateChange?: (change: AgentStateChange) => void;
   /**
    * Told when an operator drains the instance (`muster drain`) or undrains
